@@ -143,3 +143,17 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     }
     write_index(index, out)
     return index.manifest
+
+
+def build_engine(faq_path: Path, encoder: Encoder, cache_dir: Path | None = None,
+                 calibration_queries: Sequence[LabelledQuery] = (), **engine_args: Any) -> Any:
+    """Build an index in a temporary directory and load it the way the service does."""
+    import tempfile
+
+    from .index import load_index
+    from .search import Engine
+
+    with tempfile.TemporaryDirectory(prefix="aurora-index-") as tmp:
+        build_index(faq_path, Path(tmp) / "index", encoder, cache_dir, calibration_queries)
+        index = load_index(Path(tmp) / "index", encoder.name, default_tokenizer())
+    return Engine(index, encoder, **engine_args)

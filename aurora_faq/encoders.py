@@ -153,8 +153,20 @@ class FakeEncoder:
     encode_documents = encode_queries
 
 
-def make_encoder(spec: str = DEFAULT_ENCODER) -> Encoder:
-    """Build an encoder from its spec string (see the module docstring)."""
+def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True) -> Encoder:
+    """Build an encoder from its spec string (see the module docstring).
+
+    `warm` runs one tiny encode in each mode: the first call pays lazy weight loading
+    (up to seconds), which belongs to start-up, not to the first shopper's request.
+    """
+    encoder = _build(spec)
+    if warm:
+        encoder.encode_queries(["warm up"])
+        encoder.encode_documents(["warm up"])
+    return encoder
+
+
+def _build(spec: str) -> Encoder:
     if spec.startswith("st:"):
         return SentenceTransformerEncoder(spec[3:])
     if spec == "fake":

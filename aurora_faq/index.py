@@ -2,7 +2,7 @@
 
 index/
   manifest.json     encoder, dimension, counts, FAQ sha256, build time, versions,
-                    retrieval weights, calibration and decision thresholds
+                    fitted retrieval weights and confidence calibration
   entries.jsonl     the validated FAQ (the service answers from this copy)
   phrases.json      for each phrasing row: entry number, language, text
   phrases.npy       phrasing vectors (unit rows; rows of one entry are contiguous)
@@ -108,29 +108,31 @@ def write_index(index: FaqIndex, out: Path) -> None:
         raise
 
 
-def build_command(out: Path | str) -> str:
-    return f".venv/bin/python scripts/build_index.py --faq data/faq.jsonl --out {out}"
+def build_command(out: Path | str, encoder: str | None = None) -> str:
+    """The command that builds this index: quoted in every 'no usable index' message."""
+    flag = f" --encoder {encoder}" if encoder else ""
+    return f".venv/bin/python scripts/build_index.py --faq data/faq.jsonl --out {out}{flag}"
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path, encoder: str | None = None) -> dict[str, Any]:
     path = Path(path)
     if not (path / "manifest.json").exists():
-        raise IndexNotFoundError(f"no index at {path}; build it with: {build_command(path)}")
+        raise IndexNotFoundError(f"no index at {path}; build it with: {build_command(path, encoder)}")
     try:
         manifest: dict[str, Any] = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError) as e:
         raise IndexCorruptError(f"index at {path} has an unreadable manifest ({e}); rebuild it with: "
-                                f"{build_command(path)}") from e
+                                f"{build_command(path, encoder)}") from e
     return manifest
 
 
 def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> FaqIndex:
     """Load an index written by `write_index`, refusing one built with another encoder."""
     path = Path(path)
-    manifest = read_manifest(path)
+    manifest = read_manifest(path, encoder_name)
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexCorruptError(f"index at {path} has format {manifest.get('format')!r}, this "
-                                f"version reads {FORMAT_VERSION}; rebuild it with: {build_command(path)}")
+                                f"version reads {FORMAT_VERSION}; rebuild it with: {build_command(path, encoder_name)}")
     if manifest.get("encoder") != encoder_name:
         raise EncoderMismatchError(
             f"index at {path} was built with encoder {manifest.get('encoder')!r} but the service is "
@@ -148,7 +150,7 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
         lexical = LexicalIndex.load(path / "lexical", tokenizer)
     except Exception as e:  # any unreadable piece means the same thing to the caller
         raise IndexCorruptError(f"index at {path} is corrupt ({type(e).__name__}: {e}); rebuild it "
-                                f"with: {build_command(path)}") from e
+                                f"with: {build_command(path, encoder_name)}") from e
     dim = manifest.get("dim")
     consistent = (
         phrase_vecs.shape == (len(phrases["entry"]), dim) and ann.ntotal == len(phrase_vecs)
@@ -156,7 +158,7 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
     )
     if not consistent:
         raise IndexCorruptError(f"index at {path} is inconsistent (counts or dimensions disagree with "
-                                f"its manifest); rebuild it with: {build_command(path)}")
+                                f"its manifest); rebuild it with: {build_command(path, encoder_name)}")
     return FaqIndex(entries=entries, phrase_vecs=phrase_vecs,
                     phrase_entry=np.asarray(phrases["entry"], np.int32), phrase_lang=phrases["lang"],
                     phrase_text=phrases["text"], answer_vecs=answer_vecs,

@@ -7,6 +7,7 @@ matched" whatever the query, a scale the calibration can use across queries.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,10 @@ import bm25s
 import numpy as np
 
 from .text import Tokenizer
+
+
+# bm25s logs every index build at DEBUG on its own logger.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
 class LexicalIndex:

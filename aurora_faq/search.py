@@ -57,11 +57,11 @@ class Ranking:
 
 
 def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: RetrievalParams,
-         exclude_rows: np.ndarray | None = None, exclude_entry: int | None = None,
+         exclude_rows: np.ndarray | None = None, exclude_entries: np.ndarray | None = None,
          query_chars: int = 0) -> Ranking:
     """Score entries for one query vector and per-document lexical scores.
 
-    `exclude_rows` / `exclude_entry` hide phrasings or a whole entry: build-time tuning and
+    `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
     `--leave-gold-out` evaluation ask the index questions as if those were not there.
     """
     n_rows = len(index.phrase_vecs)
@@ -72,8 +72,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: Retrie
         cand = np.unique(np.concatenate([index.phrase_entry[rows], index.phrase_entry[lex_top]]))
     else:
         cand = np.arange(len(index.entries))
-    if exclude_entry is not None:
-        cand = cand[cand != exclude_entry]
+    if exclude_entries is not None and len(exclude_entries):
+        cand = cand[~np.isin(cand, exclude_entries)]
     # Exact scores for candidates; rows of an entry are contiguous, so gather by ranges.
     starts, ends = index.phrase_start[cand], index.phrase_start[cand + 1]
     row_ids = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) \
@@ -153,6 +153,8 @@ class Engine:
     # -- validation -------------------------------------------------------------------------
     @staticmethod
     def check_query(query: str, k: int, lang: str | None) -> None:
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise QueryError(f"k must be an integer between 1 and {MAX_K}")
         if not isinstance(query, str) or not query.strip():
             raise QueryError("query 'q' is empty: send the shopper's question as text")
         if len(query) > MAX_QUERY_CHARS:
@@ -171,8 +173,12 @@ class Engine:
         return self.search_many([query], k=k, lang=lang, category=category)[0]
 
     def search_many(self, queries: Sequence[str], k: int = 3, lang: str | None = None,
-                    category: str | None = None) -> list[SearchResult]:
+                    category: str | None = None,
+                    exclude: Sequence[Sequence[str]] | None = None) -> list[SearchResult]:
         """Answer several questions with one encoder call (the batching path).
+
+        Args:
+            exclude: per query, entry ids to act as if absent (leave-gold-out evaluation).
 
         Raises:
             QueryError: for input the caller must fix (message says what).
@@ -180,29 +186,32 @@ class Engine:
         for q in queries:
             self.check_query(q, k, lang)
         norm = [normalize(q) for q in queries]
-        keys = [(n, k, lang, category) for n in norm]
+        hidden = [np.array([self.index.by_id[i] for i in ids if i in self.index.by_id], np.int64)
+                  for ids in exclude] if exclude else [np.zeros(0, np.int64)] * len(queries)
+        keys = [(n, k, lang, category, h.tobytes()) for n, h in zip(norm, hidden, strict=True)]
         out: list[SearchResult | None] = [self._cache_get(key) for key in keys]
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
             vecs = self.encoder.encode_queries([norm[i] for i in todo])
             for i, vec in zip(todo, vecs, strict=True):
-                result = self._answer(queries[i], norm[i], vec, k, lang, category)
+                result = self._answer(queries[i], norm[i], vec, k, lang, category, hidden[i])
                 self._cache_put(keys[i], result)
                 out[i] = result
         # A cached result may come from another spelling of the same normalized query.
         return [replace(r, query=q) for r, q in zip(out, queries, strict=True) if r is not None]
 
-    def rank_vector(self, norm_query: str, qvec: np.ndarray, **exclude: object) -> Ranking:
-        lex = self.index.lexical.scores(norm_query)
-        return rank(self.index, qvec, lex, self.params, query_chars=len(norm_query), **exclude)  # type: ignore[arg-type]
-
     def _answer(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
-                category: str | None) -> SearchResult:
+                category: str | None, hidden: np.ndarray) -> SearchResult:
         lang = lang or detect_lang(norm)
-        ranking = self.rank_vector(norm, qvec)
-        conf = self.calibrator.predict(features(ranking))
+        ranking = rank(self.index, qvec, self.index.lexical.scores(norm), self.params,
+                       exclude_entries=hidden, query_chars=len(norm))
+        order = ranking.order()
+        # Calibrated per candidate, then made non-increasing down the ranking so confidence
+        # is monotone in score: a lower-scored result never claims more than the one above.
+        conf = np.empty(len(order))
+        conf[order] = np.minimum.accumulate(self.calibrator.predict(features(ranking))[order])
         hits = []
-        for j in ranking.order():
+        for j in order:
             entry = self.index.entries[int(ranking.entries[j])]
             if category and entry.category != category:
                 continue

@@ -96,7 +96,7 @@ def self_examples(index: FaqIndex, params: RetrievalParams) -> list[Example]:
         n = len(text)
         out.append(Example(rank(index, qvec, lex, params, exclude_rows=np.array([row]), query_chars=n),
                            frozenset({entry})))
-        out.append(Example(rank(index, qvec, lex, params, exclude_entry=entry, query_chars=n),
+        out.append(Example(rank(index, qvec, lex, params, exclude_entries=np.array([entry]), query_chars=n),
                            frozenset()))
     return out
 

@@ -1,0 +1,92 @@
+"""The app factory: settings in, a FastAPI app out; the engine loads in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from aurora_faq import __version__
+from aurora_faq.encoders import make_encoder
+from aurora_faq.errors import IndexUnavailableError
+from aurora_faq.index import load_index, read_manifest
+from aurora_faq.search import Engine, Thresholds
+from aurora_faq.text import default_tokenizer
+
+from .errors import register_error_handlers
+from .routes import faq, health, search
+from .settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def load_engine(settings: Settings) -> Engine:
+    """Load the encoder and the index that `settings` name.
+
+    Args:
+        settings: index path, encoder spec, thresholds, fallbacks and cache size.
+
+    Returns:
+        An engine ready to answer.
+
+    Raises:
+        IndexUnavailableError: no index, a corrupt one, or one built with another encoder;
+            the message says how to fix it.
+    """
+    # Reading the manifest first reports a missing index before a model takes seconds to load.
+    read_manifest(settings.index_path, settings.encoder)
+    encoder = make_encoder(settings.encoder)  # warms up: first-call costs paid here
+    index = load_index(settings.index_path, encoder.name, default_tokenizer())
+    return Engine(
+        index,
+        encoder,
+        Thresholds(answer=settings.answer_threshold, clarify=settings.clarify_threshold),
+        fallback={"ja": settings.fallback_ja, "en": settings.fallback_en},
+        cache_size=settings.cache_size,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.engine is None:
+        settings: Settings = app.state.settings
+        try:
+            app.state.engine = load_engine(settings)
+        except IndexUnavailableError as e:
+            # Stay up: /healthz answers, /readyz and the API return 503 with this message.
+            app.state.index_error = e
+            logger.error("%s", e)
+    engine: Engine | None = app.state.engine
+    if engine is not None:
+        app.state.index_error = None
+        logger.info("serving %d FAQ entries (index %s, encoder %s)", len(engine.index.entries),
+                    engine.index.version, engine.encoder.name)
+    yield
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the service.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        engine: a ready engine (tests); when omitted the lifespan loads one from `settings`.
+
+    Returns:
+        The FastAPI application. Nothing heavy is loaded until its lifespan starts.
+    """
+    app = FastAPI(
+        title="Aurora FAQ",
+        version=__version__,
+        summary="Answers AuroraBoutique shoppers' questions, in Japanese or English, from the FAQ.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.state.engine = engine
+    app.state.index_error = None
+    register_error_handlers(app)
+    app.include_router(search.router)
+    app.include_router(faq.router)
+    app.include_router(health.router)
+    return app

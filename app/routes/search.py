@@ -1,0 +1,66 @@
+"""`/v1/search`: a shopper's question in, ranked FAQ entries and a decision out."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import Query, Request
+
+from aurora_faq.search import Engine, SearchResult
+
+from ..deps import current_engine
+from ..errors import ERROR_RESPONSES
+from ..schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse
+from . import make_router
+
+logger = logging.getLogger(__name__)
+
+router = make_router(prefix="/v1", tags=["search"], responses=ERROR_RESPONSES)
+
+
+def to_response(result: SearchResult, engine: Engine) -> SearchResponse:
+    """A core `SearchResult` as the API's response (entry texts in each hit's language)."""
+    return SearchResponse(
+        query_id=uuid.uuid4().hex,
+        query=result.query,
+        lang=result.lang,
+        decision=result.decision,
+        results=[
+            SearchHit(id=h.entry.id, question=h.entry.question[h.lang], answer=h.entry.answer[h.lang],
+                      lang=h.lang, category=h.entry.category, score=h.score,
+                      confidence=h.confidence, matched=h.matched, url=h.entry.url)
+            for h in result.hits
+        ],
+        fallback=result.fallback,
+        index=IndexInfo(version=engine.index.version, encoder=engine.encoder.name),
+    )
+
+
+def _search(request: Request, params: SearchRequest) -> SearchResponse:
+    # Validate before looking for the engine: bad input is a 422 even without an index.
+    Engine.check_query(params.q, params.k, params.lang)
+    engine = current_engine(request)
+    started = time.perf_counter()
+    result = engine.search(params.q, k=params.k, lang=params.lang, category=params.category)
+    response = to_response(result, engine)
+    top = result.hits[0] if result.hits else None
+    # The query text stays out of the log: shoppers paste order numbers and addresses.
+    logger.info("search %s lang=%s decision=%s top=%s confidence=%.3f chars=%d %.1f ms",
+                response.query_id, result.lang, result.decision, top.entry.id if top else None,
+                top.confidence if top else 0.0, len(params.q), (time.perf_counter() - started) * 1000)
+    return response
+
+
+@router.get("/search", response_model=SearchResponse)
+def search_get(params: Annotated[SearchRequest, Query()], request: Request) -> SearchResponse:
+    """Answer a question sent in the query string (`?q=...&k=3`)."""
+    return _search(request, params)
+
+
+@router.post("/search", response_model=SearchResponse)
+def search_post(params: SearchRequest, request: Request) -> SearchResponse:
+    """Answer a question sent as a JSON body (`{"q": "...", "k": 3}`)."""
+    return _search(request, params)

@@ -1,0 +1,105 @@
+"""The API contract: every request and response body, with the limits the OpenAPI shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from aurora_faq.faq import MAX_ID_CHARS
+from aurora_faq.search import MAX_K, MAX_QUERY_CHARS
+
+Lang = Literal["ja", "en"]  # aurora_faq.text.LANGS; tests check they agree
+Decision = Literal["answer", "clarify", "no_answer"]
+MAX_CATEGORY_CHARS = 200
+
+
+def _not_bool(value: object) -> object:
+    # Pydantic reads JSON `true` as 1; a boolean `k` is a client bug, not a count.
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_bool)]
+
+
+class SearchRequest(BaseModel):
+    """A shopper's question: the `GET /v1/search` query string or the `POST /v1/search` body."""
+
+    # Unknown fields are refused: a misspelt `category` would otherwise widen the search silently.
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                   description="The question, in Japanese or English.",
+                   examples=["送料はいくらですか", "how much is shipping?"])
+    k: Count = Field(3, ge=1, le=MAX_K, description="How many results to return.")
+    lang: Lang | None = Field(None, description="Answer language; detected from `q` when omitted.")
+    category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS,
+                                 description="Only return entries of this category.")
+
+
+class SearchHit(BaseModel):
+    id: str
+    question: str = Field(description="The entry's question, in `lang`.")
+    answer: str = Field(description="The entry's answer, in `lang`.")
+    lang: Lang = Field(description="The query's language when the entry has it, else the entry's own.")
+    category: str
+    score: float = Field(description="Retrieval score (higher is closer); compare within one response.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Calibrated probability that this is the answer.")
+    matched: str = Field(description="The FAQ phrasing closest to the query.")
+    url: str | None
+
+
+class IndexInfo(BaseModel):
+    version: str = Field(description="First 12 hex digits of the FAQ file's SHA-256.")
+    encoder: str
+
+
+class SearchResponse(BaseModel):
+    query_id: str = Field(description="Unique id of this request (UUID4, hex), for logs and feedback.")
+    query: str
+    lang: Lang
+    decision: Decision = Field(description="`answer`: show the first result; `clarify`: offer the results "
+                                           "as choices; `no_answer`: show `fallback`.")
+    results: list[SearchHit]
+    fallback: str | None = Field(description="Message to show when `decision` is not `answer`.")
+    index: IndexInfo
+
+
+class FaqEntry(BaseModel):
+    id: str = Field(max_length=MAX_ID_CHARS)
+    category: str
+    question: dict[Lang, str]
+    answer: dict[Lang, str]
+    tags: list[str]
+    url: str | None
+
+
+class FaqList(BaseModel):
+    count: int
+    entries: list[FaqEntry]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = "ready"
+    entries: int
+    encoder: str
+    version: str
+    built_at: str | None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable kind, e.g. `invalid_request`.")
+    message: str = Field(description="What went wrong and what to change.")
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorDetail

@@ -1,0 +1,48 @@
+"""Service configuration: one `Settings` class, read from `AURORA_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aurora_faq.encoders import DEFAULT_ENCODER
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; e.g. `AURORA_INDEX_PATH=/srv/index`."""
+
+    model_config = SettingsConfigDict(env_prefix="AURORA_", extra="ignore")
+
+    index_path: Path = Path("index")
+    encoder: str = DEFAULT_ENCODER
+    answer_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    clarify_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    fallback_ja: str = (
+        "お役に立てる回答が見つかりませんでした。"
+        "お手数ですが、公式LINEアカウントから注文番号を添えてお問い合わせください。"
+    )
+    fallback_en: str = (
+        "Sorry, we couldn't find an answer to that. "
+        "Please contact us on our official LINE account and include your order number."
+    )
+    cache_size: int = Field(1024, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)  # 0: any free port
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> Self:
+        if self.clarify_threshold > self.answer_threshold:
+            raise ValueError(f"clarify_threshold ({self.clarify_threshold}) must not exceed "
+                             f"answer_threshold ({self.answer_threshold})")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
