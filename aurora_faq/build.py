@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 import platform
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from .index import FORMAT_VERSION, FaqIndex, make_ann, write_index
 from .lexical import LexicalIndex
 from .search import RetrievalParams, rank
 from .text import Tokenizer, default_tokenizer, normalize
-from .tuning import Example, tune
+from .tuning import Example, fit_classifier, tune
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +86,29 @@ def embed_entries(entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCa
                     ann=make_ann(phrase_vecs))
 
 
-def labelled_examples(index: FaqIndex, encoder: Encoder, queries: Sequence[LabelledQuery],
-                      params: RetrievalParams) -> list[Example]:
+BACKGROUND_QUERIES = Path(__file__).with_name("background_queries.txt")
+
+
+def background_queries() -> list[LabelledQuery]:
+    """Questions no shop FAQ answers (small talk, trivia, other services), ja and en: the
+    off-topic negatives that pseudo-queries made from the FAQ itself cannot provide."""
+    lines = BACKGROUND_QUERIES.read_text(encoding="utf-8").splitlines()
+    return [LabelledQuery(f"bg-{i}", t.strip(), "", ()) for i, t in enumerate(lines)
+            if t.strip() and not t.startswith("#")]
+
+
+def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
+                      queries: Sequence[LabelledQuery], params: RetrievalParams,
+                      weight: float = 1.0) -> list[Example]:
     """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope)."""
     if not queries:
         return []
     norm = [normalize(q.query) for q in queries]
-    vecs = encoder.encode_queries(norm)
+    vecs = cache.embed("q", norm, encoder.encode_queries, encoder.dim)
     out = []
     for q, n, v in zip(queries, norm, vecs, strict=True):
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, index.lexical.scores(n), params, query_chars=len(n)), gold))
+        out.append(Example(rank(index, v, index.lexical.scores(n), params, query_chars=len(n)), gold, weight))
     return out
 
 
@@ -111,10 +124,12 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     entries, sha = read_faq(faq_path)
     cache = EmbeddingCache(cache_dir, encoder.name)
     index = embed_entries(entries, encoder, cache, progress)
-    cache.save()
     embedded = time.perf_counter()
-    extra = labelled_examples(index, encoder, calibration_queries, RetrievalParams())
-    params, calibrator, stats = tune(index, extra)
+    rows, oof = fit_classifier(index)
+    extra = labelled_examples(index, encoder, cache, calibration_queries, RetrievalParams()) + \
+        labelled_examples(index, encoder, cache, background_queries(), RetrievalParams())
+    cache.save()
+    params, calibrator, stats = tune(index, rows, oof, extra)
     dups = near_duplicates(index)
     for a, b, s, ta, tb in dups[:20]:
         logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)
@@ -135,7 +150,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
         "build_seconds": {"embed": round(embedded - started, 3),
                           "total": round(time.perf_counter() - started, 3)},
         "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
-        "retrieval": {"answer_weight": params.answer_weight, "lexical_weight": params.lexical_weight},
+        "retrieval": asdict(params),
         "calibration": calibrator.to_manifest() if calibrator else None,
         "tuning": stats,
         "near_duplicates": len(dups),

@@ -16,21 +16,24 @@ import numpy as np
 if TYPE_CHECKING:
     from .search import Ranking
 
-FEATURES = ("score", "margin", "phrase", "answer", "lexical", "agree", "log_chars")
+FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars")
 
 
 def features(r: Ranking) -> np.ndarray:
-    """One row per candidate. `margin` is the gap to the best *other* candidate, so it is
-    positive only for the top one and confidence stays monotone in score within a query."""
-    score = r.score
-    if len(score) > 1:
-        top2 = np.partition(score, len(score) - 2)[-2:]
-        best_other = np.where(score >= top2[1], top2[0], top2[1])
-    else:
-        best_other = np.zeros_like(score)
-    log_chars = np.full_like(score, np.log1p(r.query_chars))
-    return np.column_stack([score, score - best_other, r.phrase, r.answer, r.lexical, r.agree,
-                            log_chars]).astype(np.float64)
+    """One row per candidate: the fused score's and the best phrasing's lead over the best
+    *other* candidate (positive only for the leader), the score components, agreement of the
+    nearest phrasings, and query length."""
+    log_chars = np.full_like(r.score, np.log1p(r.query_chars))
+    return np.column_stack([_gap(r.score), r.phrase, _gap(r.phrase), r.answer, r.lexical, r.clf,
+                            r.agree, log_chars]).astype(np.float64)
+
+
+def _gap(x: np.ndarray) -> np.ndarray:
+    """Each value minus the best of the others: positive only for the leader."""
+    if len(x) < 2:
+        return np.zeros_like(x)
+    top2 = np.partition(x, len(x) - 2)[-2:]
+    return x - np.where(x >= top2[1], top2[0], top2[1])
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,14 @@ class Calibrator:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
-def fit_calibrator(x: np.ndarray, y: np.ndarray) -> Calibrator:
+def fit_calibrator(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibrator:
     """Fit P(correct | signals) by L2-regularized logistic regression (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression  # build time only
 
     mean = x.mean(axis=0)
     scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
     model = LogisticRegression(C=1.0, max_iter=1000)
-    model.fit((x - mean) / scale, y)
+    model.fit((x - mean) / scale, y, sample_weight=weight)
     return Calibrator(tuple(map(float, mean)), tuple(map(float, scale)),
                       tuple(map(float, model.coef_[0])), float(model.intercept_[0]))
 

@@ -10,6 +10,7 @@ index/
   answers.json      entry number of each answer row
   phrases.faiss     FAISS inner-product index over phrases.npy (flat, or HNSW when large)
   lexical/          bm25s index over phrasings then answers
+  classifier.npz    softmax entry classifier (only for FAQs with many alternates an entry)
 
 Written beside the target and renamed into place, so a reader never sees half an index.
 """
@@ -27,6 +28,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from .classifier import EntryClassifier
 from .errors import EncoderMismatchError, IndexCorruptError, IndexNotFoundError
 from .faq import Entry, parse_faq
 from .lexical import LexicalIndex
@@ -51,6 +53,7 @@ class FaqIndex:
     lexical: LexicalIndex
     ann: Any  # faiss.Index over phrase_vecs
     manifest: dict[str, Any] = field(default_factory=dict)
+    classifier: EntryClassifier | None = None
 
     def __post_init__(self) -> None:
         # Start offset of each entry's phrasing rows (contiguous by construction).
@@ -94,6 +97,8 @@ def write_index(index: FaqIndex, out: Path) -> None:
         np.save(tmp / "answers.npy", index.answer_vecs)
         faiss.write_index(index.ann, str(tmp / "phrases.faiss"))
         index.lexical.save(tmp / "lexical")
+        if index.classifier is not None:
+            index.classifier.save(tmp / "classifier.npz")
         (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False))
         # Swap: move the old index aside, rename the new one in, then delete the old.
         old = None
@@ -148,6 +153,7 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
         answer_vecs = np.load(path / "answers.npy")
         ann = faiss.read_index(str(path / "phrases.faiss"))
         lexical = LexicalIndex.load(path / "lexical", tokenizer)
+        classifier = EntryClassifier.load(path / "classifier.npz")
     except Exception as e:  # any unreadable piece means the same thing to the caller
         raise IndexCorruptError(f"index at {path} is corrupt ({type(e).__name__}: {e}); rebuild it "
                                 f"with: {build_command(path, encoder_name)}") from e
@@ -163,4 +169,4 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
                     phrase_entry=np.asarray(phrases["entry"], np.int32), phrase_lang=phrases["lang"],
                     phrase_text=phrases["text"], answer_vecs=answer_vecs,
                     answer_entry=np.asarray(answers["entry"], np.int32), lexical=lexical, ann=ann,
-                    manifest=manifest)
+                    manifest=manifest, classifier=classifier)

@@ -31,6 +31,12 @@ _AGREE_ROWS = 10
 class RetrievalParams:
     answer_weight: float = 0.5
     lexical_weight: float = 0.1
+    classifier_weight: float = 0.0
+
+    def combine(self, phrase: np.ndarray, answer: np.ndarray, lexical: np.ndarray,
+                clf: np.ndarray) -> np.ndarray:
+        return ((1 - self.answer_weight) * phrase + self.answer_weight * answer
+                + self.lexical_weight * lexical + self.classifier_weight * clf).astype(np.float32)
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, object]) -> RetrievalParams:
@@ -48,6 +54,7 @@ class Ranking:
     phrase: np.ndarray
     answer: np.ndarray
     lexical: np.ndarray
+    clf: np.ndarray  # entry classifier probability (zeros without a classifier)
     best_row: np.ndarray  # phrasing row that gave `phrase`
     agree: np.ndarray  # share of the top phrasing rows that belong to the entry
     query_chars: int
@@ -58,11 +65,12 @@ class Ranking:
 
 def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: RetrievalParams,
          exclude_rows: np.ndarray | None = None, exclude_entries: np.ndarray | None = None,
-         query_chars: int = 0) -> Ranking:
+         query_chars: int = 0, clf_proba: np.ndarray | None = None) -> Ranking:
     """Score entries for one query vector and per-document lexical scores.
 
     `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
     `--leave-gold-out` evaluation ask the index questions as if those were not there.
+    `clf_proba` replaces the classifier's output (tuning passes out-of-fold predictions).
     """
     n_rows = len(index.phrase_vecs)
     if n_rows > HNSW_THRESHOLD:
@@ -100,14 +108,16 @@ def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: Retrie
     lex_answer = np.maximum.reduceat(lex_docs[n_rows + a_rows], a_seg)
     lexical = np.maximum(lex_phrase, lex_answer)
 
-    score = (1 - params.answer_weight) * phrase + params.answer_weight * answer \
-        + params.lexical_weight * lexical
+    if clf_proba is None and index.classifier is not None:
+        clf_proba = index.classifier.proba(qvec)
+    clf = clf_proba[cand] if clf_proba is not None else np.zeros(len(cand))
+    score = params.combine(phrase, answer, lexical, clf)
     # Agreement: how many of the closest phrasings overall belong to each candidate.
     top_rows = row_ids[np.argsort(-sims)[:_AGREE_ROWS]]
     owners = np.bincount(index.phrase_entry[top_rows], minlength=len(index.entries))
     agree = owners[cand].astype(np.float32) / _AGREE_ROWS
-    return Ranking(cand, score.astype(np.float32), phrase.astype(np.float32),
-                   answer.astype(np.float32), lexical.astype(np.float32), best_row, agree, query_chars)
+    return Ranking(cand, score, phrase.astype(np.float32), answer.astype(np.float32),
+                   lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, query_chars)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Build-time fitting on the FAQ itself: retrieval weights and the confidence calibration.
+"""Build-time fitting on the FAQ itself: entry classifier, fusion weights, confidence calibration.
 
-Pseudo-queries are the FAQ's own alternates, each asked with its own phrasing row hidden
-(so the entry must be found through its other phrasings and its answer), and asked again with
-its whole entry hidden (so every candidate is wrong: what an unanswerable question looks
-like). Their vectors are already in the index, so tuning encodes nothing new.
+Pseudo-queries are a held-out sample of the FAQ's own alternates. Each is asked with its own
+phrasing row hidden (the entry must be found through its other phrasings and its answer) and
+again with its whole entry hidden (every candidate is then wrong: what an unanswerable
+question looks like). The entry classifier is fitted on every phrasing except these, so the
+weights and the calibration fitted on them are honest. Their vectors are already in the
+index, so tuning encodes nothing new.
 """
 
 from __future__ import annotations
@@ -11,20 +13,29 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .calibration import Calibrator, features, fit_calibrator
+from .classifier import fit_entry_classifier, worth_fitting
 from .index import FaqIndex
 from .search import Ranking, RetrievalParams, rank
 
 logger = logging.getLogger(__name__)
 
 MAX_PSEUDO_QUERIES = 1500
+PSEUDO_SHARE = 0.2  # large FAQs: at most this share of the alternates is held out
+KFOLD_MAX_PHRASINGS = 3000  # up to this size, K-fold cross-fitting instead of a hold-out
+KFOLDS = 5
 ANSWER_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
+CLASSIFIER_WEIGHTS = (0.0, 0.15, 0.3, 0.6)
 CALIBRATION_DEPTH = 3  # candidates per query used as calibration examples
+# The share of answerable questions the calibration assumes, as in a shop's real traffic
+# (the labelled AuroraBoutique set has 78 %). Unanswerable examples are weighted to match it.
+IN_SCOPE_PRIOR = 0.75
+OFF_TOPIC_SHARE = 0.7  # of the unanswerable weight: off-topic background vs gold-out near misses
 
 
 @dataclass
@@ -33,25 +44,23 @@ class Example:
 
     ranking: Ranking
     gold: frozenset[int]
+    weight: float = 1.0
 
 
-def pseudo_queries(index: FaqIndex, seed: int = 0) -> list[tuple[int, int]]:
-    """(phrasing row, entry) pairs to ask, alternates only, at most MAX_PSEUDO_QUERIES."""
-    first_rows = set(index.phrase_start[:-1].tolist())
-    # Entries with a single phrasing cannot be found once it is hidden: nothing to learn.
+def pseudo_queries(index: FaqIndex, share: float = 0.2, seed: int = 0) -> list[int]:
+    """Phrasing rows to hold out and ask: alternates of entries that have others left."""
     counts = np.diff(index.phrase_start)
+    first_rows = set(index.phrase_start[:-1].tolist())
     rows = [r for r in range(len(index.phrase_vecs))
-            if r not in first_rows and counts[index.phrase_entry[r]] > 1]
-    rng = np.random.default_rng(seed)
-    if len(rows) > MAX_PSEUDO_QUERIES:
-        rows = sorted(rng.choice(rows, MAX_PSEUDO_QUERIES, replace=False).tolist())
-    return [(r, int(index.phrase_entry[r])) for r in rows]
+            if r not in first_rows and counts[index.phrase_entry[r]] > 2]
+    limit = min(MAX_PSEUDO_QUERIES, int(len(rows) * share) or len(rows))
+    if len(rows) > limit:
+        rows = sorted(np.random.default_rng(seed).choice(rows, limit, replace=False).tolist())
+    return rows
 
 
 def _rescore(r: Ranking, p: RetrievalParams) -> Ranking:
-    score = (1 - p.answer_weight) * r.phrase + p.answer_weight * r.answer + p.lexical_weight * r.lexical
-    return Ranking(r.entries, score.astype(np.float32), r.phrase, r.answer, r.lexical, r.best_row,
-                   r.agree, r.query_chars)
+    return replace(r, score=p.combine(r.phrase, r.answer, r.lexical, r.clf))
 
 
 def _mrr(examples: Sequence[Example], p: RetrievalParams) -> float:
@@ -64,55 +73,103 @@ def _mrr(examples: Sequence[Example], p: RetrievalParams) -> float:
     return total / max(len(examples), 1)
 
 
-def fit_params(examples: Sequence[Example], default: RetrievalParams) -> tuple[RetrievalParams, float]:
+def fit_params(examples: Sequence[Example], default: RetrievalParams,
+               with_classifier: bool) -> tuple[RetrievalParams, float]:
     """Grid search of the fusion weights by MRR on the in-scope examples."""
     positives = [ex for ex in examples if ex.gold]
     if len(positives) < 20:
         return default, float("nan")
-    grid = [RetrievalParams(a, lw) for a, lw in itertools.product(ANSWER_WEIGHTS, LEXICAL_WEIGHTS)]
-    scored = [(_mrr(positives, p), -i, p) for i, p in enumerate(grid)]
-    best_mrr, _, best = max(scored)
+    clf_weights = CLASSIFIER_WEIGHTS if with_classifier else (0.0,)
+    grid = [RetrievalParams(a, lw, c)
+            for a, lw, c in itertools.product(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, clf_weights)]
+    best_mrr, _, best = max((_mrr(positives, p), -i, p) for i, p in enumerate(grid))
     return best, best_mrr
 
 
-def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
+def _balance(own: list[Example], extra: list[Example]) -> list[Example]:
+    """Weight examples so answerable ones carry IN_SCOPE_PRIOR of the total; each source of
+    unanswerable ones (gold-out pseudo-queries, off-topic background) shares the rest."""
+    examples = own + extra
+    pos = [ex for ex in examples if ex.gold]
+    gold_out = [ex for ex in own if not ex.gold]
+    off = [ex for ex in extra if not ex.gold]
+    if not pos:
+        return examples
+    neg_total = sum(ex.weight for ex in pos) * (1 - IN_SCOPE_PRIOR) / IN_SCOPE_PRIOR
+    shares = {id(gold_out): 1 - OFF_TOPIC_SHARE, id(off): OFF_TOPIC_SHARE}
+    groups = [g for g in (gold_out, off) if g]
+    for g in groups:
+        share = shares[id(g)] if len(groups) == 2 else 1.0
+        for ex in g:
+            ex.weight = neg_total * share / len(g)
+    return examples
+
+
+def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
     for ex in examples:
         r = _rescore(ex.ranking, p)
-        x = features(r)
         top = r.order()[:CALIBRATION_DEPTH]
-        xs.append(x[top])
+        xs.append(features(r)[top])
         ys.append(np.isin(r.entries[top], list(ex.gold)).astype(int))
-    return np.vstack(xs), np.concatenate(ys)
+        ws.append(np.full(len(top), ex.weight))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
 
 
-def self_examples(index: FaqIndex, params: RetrievalParams) -> list[Example]:
-    """In-scope and gold-out pseudo-query examples from the FAQ's alternates."""
+def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
+                  oof: dict[int, np.ndarray] | None = None) -> list[Example]:
+    """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
     out = []
-    for row, entry in pseudo_queries(index):
+    for row in rows:
+        entry = int(index.phrase_entry[row])
         text = index.phrase_text[row]
         lex = index.lexical.scores(text)
         qvec = index.phrase_vecs[row]
-        n = len(text)
-        out.append(Example(rank(index, qvec, lex, params, exclude_rows=np.array([row]), query_chars=n),
-                           frozenset({entry})))
-        out.append(Example(rank(index, qvec, lex, params, exclude_entries=np.array([entry]), query_chars=n),
-                           frozenset()))
+        proba = oof.get(row) if oof else None
+        hide = np.array([row])
+        out.append(Example(rank(index, qvec, lex, params, exclude_rows=hide, query_chars=len(text),
+                                clf_proba=proba), frozenset({entry})))
+        out.append(Example(rank(index, qvec, lex, params, exclude_entries=np.array([entry]),
+                                query_chars=len(text), clf_proba=proba), frozenset()))
     return out
 
 
-def tune(index: FaqIndex, extra: Sequence[Example] = (),
-         default: RetrievalParams = RetrievalParams()) -> tuple[RetrievalParams, Calibrator | None, dict[str, float]]:
-    """Fit fusion weights, then the calibrator, on the FAQ's pseudo-queries plus `extra`.
+def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | None]:
+    """Choose pseudo-query rows and fit `index.classifier` when the FAQ is worth it.
+
+    Small FAQs: every usable alternate is a pseudo-query, scored by a classifier from the
+    K-fold that did not see it (`oof`); the served classifier sees everything. Large FAQs: a
+    held-out sample, never seen by the one classifier fitted (`oof` is None).
+    """
+    n = len(index.phrase_vecs)
+    rows = pseudo_queries(index, share=1.0 if n <= KFOLD_MAX_PHRASINGS else PSEUDO_SHARE)
+    if not worth_fitting(len(index.entries), n):
+        return rows, None
+    if n > KFOLD_MAX_PHRASINGS:
+        train = np.setdiff1d(np.arange(n), rows)
+        index.classifier = fit_entry_classifier(index.phrase_vecs[train], index.phrase_entry[train],
+                                                len(index.entries))
+        return rows, None
+    oof: dict[int, np.ndarray] = {}
+    for fold in np.array_split(np.random.default_rng(1).permutation(rows), KFOLDS):
+        train = np.setdiff1d(np.arange(n), fold)
+        model = fit_entry_classifier(index.phrase_vecs[train], index.phrase_entry[train], len(index.entries))
+        oof.update({int(r): model.proba(index.phrase_vecs[r]) for r in fold})
+    index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
+    return rows, oof
+
+
+def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,
+         extra: Sequence[Example] = (), default: RetrievalParams = RetrievalParams()) -> tuple[RetrievalParams, Calibrator | None, dict[str, float]]:
+    """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples.
 
     Returns:
         (params, calibrator or None when there is too little to fit on, figures for the manifest)
     """
-    examples = self_examples(index, default) + list(extra)
-    params, mrr = fit_params(examples, default)
-    x, y = calibration_rows(examples, params) if examples else (np.zeros((0, 1)), np.zeros(0))
-    calibrator = fit_calibrator(x, y) if len(set(y.tolist())) == 2 and len(y) >= 40 else None
-    stats = {"pseudo_queries": float(sum(1 for ex in examples if ex.gold)),
-             "calibration_rows": float(len(y)), "self_mrr": mrr}
+    examples = _balance(self_examples(index, rows, default, oof), list(extra))
+    params, mrr = fit_params(examples, default, index.classifier is not None)
+    x, y, w = calibration_rows(examples, params) if examples else (np.zeros((0, 1)), np.zeros(0), np.zeros(0))
+    calibrator = fit_calibrator(x, y, w) if len(set(y.tolist())) == 2 and len(y) >= 40 else None
+    stats = {"pseudo_queries": float(len(rows)), "calibration_rows": float(len(y)), "self_mrr": mrr}
     logger.info("tuned %s on %d examples (self MRR %.3f)", params, len(examples), mrr)
     return params, calibrator, stats

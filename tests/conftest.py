@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,6 +19,8 @@ from app.main import create_app
 from app.settings import Settings
 from aurora_faq.build import build_index
 from aurora_faq.encoders import FakeEncoder
+from aurora_faq.index import FaqIndex, load_index
+from aurora_faq.text import default_tokenizer
 
 FAQ_PATH = Path(__file__).resolve().parents[1] / "data" / "faq.jsonl"
 
@@ -63,3 +68,128 @@ def client(make_client: ClientFactory) -> Iterator[TestClient]:
     """A client over the fake-encoder index, lifespan run (so the index is loaded)."""
     with make_client() as client:
         yield client
+
+
+# -- core-package fixtures: a tiny hand-written FAQ, a counting encoder, the CLI scripts -------
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Six entries: bilingual, English-only and Japanese-only ones, three categories, and one entry
+# with 50 near-identical alternates (to show that many phrasings do not crowd others out).
+TINY_FAQ: list[dict[str, Any]] = [
+    {"id": "cancel-order", "category": "order",
+     "question": {"en": "How do I cancel my order?", "ja": "注文をキャンセルしたい"},
+     "answer": {"en": "Open your order history and press Cancel before it ships.",
+                "ja": "発送前なら注文履歴からキャンセルできます。"},
+     "alternates": {"en": ["cancel order", "I want to cancel my purchase", "stop my order"],
+                    "ja": ["注文の取り消し", "キャンセル方法"]}},
+    {"id": "delivery-time", "category": "shipping",
+     "question": {"en": "When will my package arrive?", "ja": "いつ届きますか？"},
+     "answer": {"en": "Orders arrive within three to five business days.",
+                "ja": "通常3〜5営業日でお届けします。"},
+     "alternates": {"en": ["delivery time", "how long does shipping take"],
+                    "ja": ["配送日数", "到着まで何日"]}},
+    {"id": "coupon-how-to", "category": "payment",
+     "question": {"en": "How do I use a coupon?", "ja": "クーポンの使い方"},
+     "answer": {"en": "Enter the coupon code at checkout.",
+                "ja": "ご購入手続きの画面でクーポンコードを入力してください。"},
+     "alternates": {"en": ["coupon code", "discount code not working"],
+                    "ja": ["クーポンコード", "割引コード"]}},
+    {"id": "returns", "category": "order",
+     "question": {"en": "Can I return an item?"},
+     "answer": {"en": "Returns are accepted within 30 days of delivery."},
+     "alternates": {"en": ["return policy", "send it back"]}},
+    {"id": "gift-wrap", "category": "order",
+     "question": {"ja": "ギフト包装はできますか？"},
+     "answer": {"ja": "ご注文時にギフト包装を選べます。"},
+     "alternates": {"ja": ["ラッピング", "プレゼント用に包んで"]}},
+    {"id": "tracking", "category": "shipping",
+     "question": {"en": "Where can I find my tracking number?"},
+     "answer": {"en": "The tracking number is in the shipping email."},
+     "alternates": {"en": [f"where is my tracking number {i}" for i in range(50)]}},
+]
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    """One JSON value a line (non-ASCII kept as is, as a store's export would write it)."""
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+class CountingEncoder(FakeEncoder):
+    """The fake encoder, recording every text it is asked to encode and every call."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.calls = 0
+
+    def encode_queries(self, texts: Any) -> Any:
+        self.texts.extend(texts)
+        self.calls += 1
+        return super().encode_queries(texts)
+
+    def encode_documents(self, texts: Any) -> Any:
+        return self.encode_queries(texts)
+
+
+@pytest.fixture
+def counting_encoder() -> CountingEncoder:
+    return CountingEncoder()
+
+
+@pytest.fixture
+def make_counting_encoder() -> type[CountingEncoder]:
+    """For tests that need more than one counting encoder."""
+    return CountingEncoder
+
+
+@pytest.fixture
+def tiny_faq() -> list[dict[str, Any]]:
+    """A fresh copy of TINY_FAQ's entries, free to edit."""
+    return copy.deepcopy(TINY_FAQ)
+
+
+@pytest.fixture(name="write_jsonl")
+def write_jsonl_fixture() -> Callable[[Path, list[Any]], Path]:
+    """`write_jsonl(path, rows)` for tests that write their own FAQ or query files."""
+    return write_jsonl
+
+
+@pytest.fixture(scope="session")
+def tiny_faq_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TINY_FAQ as a file (read-only: copy it before editing)."""
+    return write_jsonl(tmp_path_factory.mktemp("tiny") / "faq.jsonl", TINY_FAQ)
+
+
+@pytest.fixture(scope="session")
+def tiny_index_dir(tiny_faq_path: Path) -> Path:
+    """TINY_FAQ indexed with the fake encoder (read-only: copy it before breaking it)."""
+    out = tiny_faq_path.parent / "index"
+    build_index(tiny_faq_path, out, FakeEncoder(), cache_dir=None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_index_dir: Path) -> FaqIndex:
+    """The tiny index loaded as the service loads it; engines over it must not modify it."""
+    return load_index(tiny_index_dir, "fake", default_tokenizer())
+
+
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"aurora_script_{name}", REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def build_cli() -> ModuleType:
+    """scripts/build_index.py as a module (call its `main(argv)`)."""
+    return _load_script("build_index")
+
+
+@pytest.fixture(scope="session")
+def evaluate_cli() -> ModuleType:
+    """scripts/evaluate.py as a module (call its `main(argv)`)."""
+    return _load_script("evaluate")

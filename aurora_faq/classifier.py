@@ -1,0 +1,67 @@
+"""An entry classifier over phrasing embeddings, for FAQs whose entries have many alternates.
+
+Intent-style FAQs (a hundred phrasings an entry) are classification problems: a softmax
+regression on the embeddings separates neighbouring entries better than any similarity of
+single phrasings (HWU64 R@1 .87 nearest neighbour vs .92). It is fitted once at build time on
+all phrasings except the held-out pseudo-queries, which then tune and calibrate it honestly.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MIN_PHRASINGS_PER_ENTRY = 4.0  # below this on average there is nothing to learn a class from
+MAX_ENTRIES = 1000  # softmax fitting cost grows with entries × phrasings
+REGULARIZATION_C = 10.0
+
+
+@dataclass(frozen=True)
+class EntryClassifier:
+    weights: np.ndarray  # (entries, dim) float32
+    bias: np.ndarray  # (entries,)
+
+    def proba(self, qvec: np.ndarray) -> np.ndarray:
+        """P(entry | query) for every entry."""
+        z = self.weights @ qvec + self.bias
+        z = np.exp(z - z.max())
+        return z / z.sum()
+
+    def save(self, path: Path) -> None:
+        np.savez(path, weights=self.weights, bias=self.bias)
+
+    @classmethod
+    def load(cls, path: Path) -> EntryClassifier | None:
+        if not path.exists():
+            return None
+        with np.load(path) as z:
+            return cls(z["weights"], z["bias"])
+
+
+def worth_fitting(n_entries: int, n_phrasings: int) -> bool:
+    return 2 <= n_entries <= MAX_ENTRIES and n_phrasings / n_entries >= MIN_PHRASINGS_PER_ENTRY
+
+
+def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -> EntryClassifier:
+    """Multinomial logistic regression (scikit-learn) from phrasing vectors to entry numbers."""
+    from sklearn.linear_model import LogisticRegression  # build time only
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-3)
+    with warnings.catch_warnings():
+        # 200 iterations are enough for ranking; full convergence costs minutes on CLINC150.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(vecs, labels)
+    weights = np.zeros((n_entries, vecs.shape[1]), np.float32)
+    # Entries with no training phrasing keep a very low bias: never predicted.
+    bias = np.full(n_entries, -30.0, np.float32)
+    weights[model.classes_] = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_, model.coef_])
+    bias[model.classes_] = model.intercept_ if len(model.classes_) > 2 else [-model.intercept_[0], model.intercept_[0]]
+    return EntryClassifier(weights, bias)

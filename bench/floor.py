@@ -1,0 +1,82 @@
+"""The floor: the encoder alone, in-process, on the same mixes the servers get.
+
+    .venv/bin/python bench/floor.py --encoder e5+use --mixes mixes.json
+
+At concurrency c, c threads each encode one query at a time (as c request threads of a
+server would); `batched` encodes the mix c queries per call from one thread (the most a
+micro-batching server could get from the encoder). Run as a subprocess by bench/perf.py, so
+its CPU time and peak memory are the encoder's alone. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aurora_faq.encoders import Encoder, make_encoder  # noqa: E402
+from aurora_faq.text import normalize  # noqa: E402
+from bench import procstat  # noqa: E402
+from bench.workload import warmup_texts  # noqa: E402
+
+
+def threaded(encoder: Encoder, texts: Sequence[str], threads: int) -> dict[str, Any]:
+    """Encode `texts` one per call from `threads` threads; per-call latency and wall time."""
+    def one(text: str) -> float:
+        t = time.perf_counter()
+        encoder.encode_queries([text])
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, warmup_texts(max(threads, 4))))
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        lat = list(pool.map(one, texts))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"latencies": lat, "wall_s": wall, "cpu_s": cpu}
+
+
+def batched(encoder: Encoder, texts: Sequence[str], batch: int) -> dict[str, Any]:
+    """Encode `texts` `batch` per call from one thread; each text's latency is its call's."""
+    lat: list[float] = []
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        t = time.perf_counter()
+        encoder.encode_queries(list(chunk))
+        lat.extend([time.perf_counter() - t] * len(chunk))
+    return {"latencies": lat, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
+
+
+def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int]) -> dict[str, Any]:
+    """Both floors for each (mix, level) pair; texts are normalized first, as the engine does."""
+    encoder = make_encoder(encoder_spec)
+    out: dict[str, Any] = {"threads": [], "batched": []}
+    for mix, level in zip(mixes, levels, strict=True):
+        texts = [normalize(t) for t in mix]
+        out["threads"].append(threaded(encoder, texts, level))
+        out["batched"].append(batched(encoder, texts, level))
+    out["memory_mb"] = procstat.memory_mb(os.getpid())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", default="e5+use")
+    parser.add_argument("--mixes", type=Path, required=True,
+                        help='JSON {"levels": [1, 4, 16], "mixes": [[text, ...], ...]}')
+    args = parser.parse_args(argv)
+    spec = json.loads(args.mixes.read_text(encoding="utf-8"))
+    json.dump(measure(args.encoder, spec["mixes"], spec["levels"]), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

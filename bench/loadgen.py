@@ -1,0 +1,85 @@
+"""Closed-loop load on loopback: `concurrency` clients, each sending its next request as soon as
+the previous one is answered, until a fixed list of requests is used up (httpx AsyncClient)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+
+from .servers import RequestFn
+from .workload import Request
+
+
+@dataclass
+class Run:
+    """What one batch of requests measured; latencies in seconds, aligned with the mix."""
+
+    latencies: np.ndarray
+    repeat: np.ndarray  # bool: the request repeated an earlier one of its mix
+    wall_s: float
+    errors: int
+    cpu_s: float = 0.0  # server (or encoder) CPU seconds spent during the run
+    client_cpu_s: float = 0.0
+
+    @property
+    def n(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rps(self) -> float:
+        return self.n / self.wall_s if self.wall_s else 0.0
+
+    def pct(self, q: float, which: str = "all") -> float:
+        """Percentile `q` in ms, over all requests, `fresh` ones or `repeat` ones."""
+        lat = self.latencies if which == "all" else self.latencies[self.repeat == (which == "repeat")]
+        return float(np.percentile(lat, q) * 1000) if len(lat) else float("nan")
+
+
+async def _drive(client: httpx.AsyncClient, request: RequestFn, texts: Sequence[str],
+                 concurrency: int) -> tuple[np.ndarray, int, float]:
+    lat = np.zeros(len(texts))
+    errors = 0
+    queue = iter(enumerate(texts))  # shared by the workers: one event loop, no lock needed
+
+    async def worker() -> None:
+        nonlocal errors
+        for i, text in queue:
+            path, params = request(text)
+            t = time.perf_counter()
+            try:
+                r = await client.get(path, params=params)
+                ok = r.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            lat[i] = time.perf_counter() - t
+            errors += not ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return lat, errors, time.perf_counter() - started
+
+
+def run_load(base_url: str, request: RequestFn, mix: Sequence[Request], concurrency: int,
+             warmup: Sequence[str], cpu_probe: Callable[[], float]) -> Run:
+    """Warm the connections with `warmup` (not timed), then send `mix` and time it.
+
+    Args:
+        cpu_probe: CPU seconds of the server so far; read before and after the timed part.
+    """
+
+    async def main() -> Run:
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
+            await _drive(client, request, list(warmup) * max(1, concurrency // len(warmup) + 1),
+                         concurrency)
+            cpu0, client0 = cpu_probe(), time.process_time()
+            lat, errors, wall = await _drive(client, request, [r.text for r in mix], concurrency)
+            cpu1, client1 = cpu_probe(), time.process_time()
+        return Run(lat, np.array([r.repeat for r in mix]), wall, errors, cpu1 - cpu0, client1 - client0)
+
+    return asyncio.run(main())

@@ -1,0 +1,296 @@
+"""Serving benchmark: this service against the encoder floor and two peers, same queries, same encoder.
+
+    .venv/bin/python bench/perf.py [--requests 200] [--levels 1,4,16] [--quick]
+                                   [--targets aurora,aurora+batch,naive,txtai] [--encoder e5+use]
+
+For each concurrency level (1, 4, 16 closed-loop clients, httpx on 127.0.0.1) every target gets
+the same mix of labelled shopper questions (ja and en, 20% repeats), each on a freshly started
+server (so no level finds the previous one's queries in a cache):
+
+  encoder ×c      the floor: the encoder alone in-process, c threads one query per call
+  encoder [c]     the encoder alone, c queries per call (what batching can reach)
+  aurora          this service as shipped: `python -m app`
+  aurora+batch    the same with app/batching.py wired in (bench/batched_app.py)
+  naive           FastAPI + encoder + flat FAISS (bench/naive_app.py)
+  txtai           txtai's API app, external transform = the same encoder (bench/txtai_peer.py;
+                  installed on first use into bench/.venv-txtai)
+
+Prints Markdown tables (latency percentiles, requests/s, server CPU per request, start-up,
+memory, ratios) and the issue's targets with met / not met; writes the figures as JSON to
+bench/results/. Figures are only comparable within one run: see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import procstat, servers, txtai_peer  # noqa: E402
+from bench.loadgen import Run, run_load  # noqa: E402
+from bench.table import machine, markdown  # noqa: E402
+from bench.workload import Request, make_mixes, read_query_texts, warmup_texts  # noqa: E402
+
+logger = logging.getLogger("bench.perf")
+
+REPO = servers.REPO
+ALL_TARGETS = ("aurora", "aurora+batch", "naive", "txtai")
+FLOOR, FLOOR_BATCH = "encoder ×c", "encoder [c]"
+
+
+@dataclass
+class Measured:
+    """One target's runs, by concurrency level, and what its processes used."""
+
+    name: str
+    note: str = ""
+    runs: dict[int, Run] = field(default_factory=dict)
+    startup_s: list[float] = field(default_factory=list)
+    ready_rss_mb: list[float] = field(default_factory=list)
+    peak_rss_mb: list[float] = field(default_factory=list)
+
+
+def server_env() -> dict[str, str]:
+    """The caller's environment without AURORA_* settings, so every run configures the same."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+
+
+def build_targets(names: Sequence[str], faq: Path, encoder: str, work: Path) -> list[servers.Target]:
+    """Indexes each target needs, built into `work`; txtai's virtualenv installed if missing."""
+    out = []
+    if {"aurora", "aurora+batch"} & set(names):
+        index = work / "aurora-index"
+        subprocess.run([sys.executable, "scripts/build_index.py", "--faq", str(faq), "--out", str(index),
+                        "--encoder", encoder], cwd=REPO, check=True, capture_output=True)
+    for name in names:
+        if name == "aurora":
+            out.append(servers.aurora(work / "aurora-index", encoder))
+        elif name == "aurora+batch":
+            out.append(servers.aurora_batched(work / "aurora-index", encoder))
+        elif name == "naive":
+            out.append(servers.naive(faq, encoder))
+        elif name == "txtai":
+            python = txtai_peer.ensure_venv()
+            env = {**txtai_peer.serve_env(), txtai_peer.ENCODER_ENV: encoder}
+            subprocess.run([str(python), str(REPO / "bench" / "txtai_peer.py"), "build", "--faq", str(faq),
+                            "--out", str(work / "txtai")], cwd=REPO, check=True, capture_output=True,
+                           env={**server_env(), **env})
+            out.append(servers.txtai(work / "txtai" / "config.yml", python, env))
+        else:
+            raise SystemExit(f"unknown target {name!r}; choose from {', '.join(ALL_TARGETS)}")
+    return out
+
+
+def run_floor(encoder: str, mix: Sequence[Request], level: int, work: Path) -> tuple[Run, Run, float]:
+    """The encoder alone on `mix` in a subprocess. Returns (threaded, batched, peak RSS MiB)."""
+    spec = work / "floor-mix.json"
+    spec.write_text(json.dumps({"levels": [level], "mixes": [[r.text for r in mix]]}), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "floor.py"), "--encoder", encoder,
+                           "--mixes", str(spec)], cwd=REPO, check=True, capture_output=True, text=True)
+    raw = json.loads(done.stdout)
+    repeat = np.array([r.repeat for r in mix])
+
+    def as_run(d: dict[str, Any]) -> Run:
+        return Run(np.array(d["latencies"]), repeat, d["wall_s"], 0, d["cpu_s"])
+
+    return as_run(raw["threads"][0]), as_run(raw["batched"][0]), float(raw["memory_mb"]["hwm"])
+
+
+def run_target(target: servers.Target, mix: Sequence[Request], level: int, log: Path,
+               into: Measured) -> None:
+    """Start `target` afresh, load it with `mix` at `level`, stop it; record into `into`."""
+    with servers.serve(target, log, server_env()) as server:
+        into.startup_s.append(server.startup_s)
+        into.ready_rss_mb.append(procstat.memory_mb(server.pid)["rss"])
+        run = run_load(server.base_url, target.request, mix, level, warmup_texts(),
+                       lambda: procstat.cpu_seconds(server.pid))
+        into.peak_rss_mb.append(procstat.memory_mb(server.pid)["hwm"])
+    if run.errors:
+        logger.warning("%s at concurrency %d: %d of %d requests failed (see %s)",
+                       target.name, level, run.errors, run.n, log)
+    into.runs[level] = run
+
+
+def measure(targets: Sequence[servers.Target], encoder: str, mixes: Sequence[Sequence[Request]],
+            levels: Sequence[int], work: Path, logs: Path) -> dict[str, Measured]:
+    """Every level in turn, the floor then each target, so all are measured close in time.
+
+    Each server's output goes to `logs`/<target>-c<level>.log.
+    """
+    out = {FLOOR: Measured(FLOOR, "the encoder alone, in-process, c threads"),
+           FLOOR_BATCH: Measured(FLOOR_BATCH, "the encoder alone, c queries per call")}
+    out.update({t.name: Measured(t.name, t.note) for t in targets})
+    for level, mix in zip(levels, mixes, strict=True):
+        logger.info("concurrency %d: floor (load average %.2f)", level, procstat.loadavg())
+        threaded, batched, hwm = run_floor(encoder, mix, level, work)
+        out[FLOOR].runs[level], out[FLOOR_BATCH].runs[level] = threaded, batched
+        out[FLOOR].peak_rss_mb.append(hwm)
+        for target in targets:
+            logger.info("concurrency %d: %s", level, target.name)
+            run_target(target, mix, level, logs / f"{target.name}-c{level}.log", out[target.name])
+    return out
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def latency_table(results: dict[str, Measured], levels: Sequence[int]) -> str:
+    rows = []
+    for level in levels:
+        floor = results[FLOOR].runs[level]
+        for m in results.values():
+            run = m.runs.get(level)
+            if run is None:
+                continue
+            rows.append([level, m.name, run.pct(50), run.pct(95), run.pct(99), run.pct(50, "fresh"),
+                         run.pct(50, "repeat"), run.rps, run.cpu_s / run.n * 1000,
+                         run.pct(50, "fresh") - floor.pct(50, "fresh"), run.rps / floor.rps, run.errors])
+    return markdown(["c", "target", "p50 ms", "p95 ms", "p99 ms", "fresh p50", "repeat p50", "req/s",
+                     "CPU ms/req", "fresh p50 − floor", "req/s ÷ floor", "errors"], rows)
+
+
+def process_table(results: dict[str, Measured]) -> str:
+    rows = []
+    for m in results.values():
+        if m.name == FLOOR_BATCH:
+            continue
+        startup = statistics.median(m.startup_s) if m.startup_s else float("nan")
+        ready = statistics.median(m.ready_rss_mb) if m.ready_rss_mb else float("nan")
+        rows.append([m.name, startup, ready, max(m.peak_rss_mb, default=float("nan")), m.note])
+    return markdown(["target", "start-up s (median)", "RSS at ready MiB", "peak RSS MiB", "what it is"], rows)
+
+
+def ratio_table(results: dict[str, Measured], levels: Sequence[int]) -> str:
+    ours = [n for n in ("aurora", "aurora+batch") if n in results]
+    peers = [n for n in ("naive", "txtai") if n in results]
+    rows = []
+    for level in levels:
+        for a in ours:
+            for p in peers:
+                ra, rp = results[a].runs[level], results[p].runs[level]
+                rows.append([level, f"{a} vs {p}", ra.rps / rp.rps, rp.pct(50) / ra.pct(50),
+                             rp.pct(99) / ra.pct(99), rp.cpu_s / max(ra.cpu_s, 1e-9)])
+    return markdown(["c", "pair", "req/s ×", "p50 faster ×", "p99 faster ×", "CPU/req less ×"], rows)
+
+
+def target_checks(results: dict[str, Measured], levels: Sequence[int]) -> list[tuple[str, str, bool]]:
+    """The issue's serving targets for each of our variants: (what, measured, met)."""
+    checks = []
+    lo, hi = min(levels), max(levels)
+    floor = results[FLOOR].runs
+    for name in ("aurora", "aurora+batch"):
+        if name not in results:
+            continue
+        m = results[name]
+        r1, rh = m.runs[lo], m.runs[hi]
+        gap = r1.pct(50, "fresh") - floor[lo].pct(50, "fresh")
+        checks.append((f"{name}: c={lo} fresh p50 ≤ floor + 2 ms", f"+{gap:.2f} ms", gap <= 2.0))
+        checks.append((f"{name}: c={lo} p99 ≤ 2 × p50", f"{r1.pct(99) / r1.pct(50):.2f}×",
+                       r1.pct(99) <= 2 * r1.pct(50)))
+        share = rh.rps / floor[hi].rps
+        checks.append((f"{name}: c={hi} req/s ≥ 85% of encoder ×{hi}", f"{share:.0%}", share >= 0.85))
+        for peer in ("naive", "txtai"):
+            if peer in results:
+                faster = all(m.runs[c].rps > results[peer].runs[c].rps
+                             and m.runs[c].pct(50) < results[peer].runs[c].pct(50) for c in levels)
+                checks.append((f"{name}: faster than {peer} (req/s and p50, every c)",
+                               "yes" if faster else "no", faster))
+        rep = r1.pct(50, "repeat")
+        checks.append((f"{name}: repeated query < 1 ms (c={lo} round trip p50, an upper bound)",
+                       f"{rep:.2f} ms", rep < 1.0))
+        startup = statistics.median(m.startup_s)
+        checks.append((f"{name}: ready ≤ 3 s after process start", f"{startup:.2f} s", startup <= 3.0))
+        rss = max(m.peak_rss_mb)
+        checks.append((f"{name}: serving RSS < 500 MB (peak)", f"{rss:.0f} MiB", rss * 1.048576 < 500))
+    return checks
+
+
+def report(results: dict[str, Measured], levels: Sequence[int], args: argparse.Namespace,
+           mixes: Sequence[Sequence[Request]], started_load: float) -> str:
+    n_repeat = sum(r.repeat for mix in mixes for r in mix)
+    n_all = sum(len(mix) for mix in mixes)
+    checks = target_checks(results, levels)
+    lines = [
+        f"Machine: {machine()} (at start: {started_load:.2f})",
+        f"Command: {' '.join(['.venv/bin/python', 'bench/perf.py', *sys.argv[1:]])}",
+        f"Encoder {args.encoder}; {len(mixes[0])} requests per level, {n_repeat / n_all:.0%} repeats; "
+        f"latencies in ms, client-measured round trips (server rows) or encode calls (encoder rows).",
+        "",
+        latency_table(results, levels),
+        "",
+        process_table(results),
+        "",
+    ]
+    if any(n in results for n in ("naive", "txtai")) and any(n in results for n in ("aurora", "aurora+batch")):
+        lines += ["Ratios (above 1: ours is better):", "", ratio_table(results, levels), ""]
+    if checks:
+        lines += ["Targets:", "", markdown(["target", "measured", "met"],
+                                           [[w, v, "yes" if ok else "NO"] for w, v, ok in checks])]
+    return "\n".join(lines)
+
+
+def to_json(results: dict[str, Measured]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, m in results.items():
+        out[name] = {
+            "note": m.note, "startup_s": m.startup_s, "ready_rss_mb": m.ready_rss_mb,
+            "peak_rss_mb": m.peak_rss_mb,
+            "levels": {str(c): {"p50_ms": r.pct(50), "p95_ms": r.pct(95), "p99_ms": r.pct(99),
+                                "fresh_p50_ms": r.pct(50, "fresh"), "repeat_p50_ms": r.pct(50, "repeat"),
+                                "rps": r.rps, "cpu_ms_per_req": r.cpu_s / r.n * 1000,
+                                "client_cpu_s": r.client_cpu_s, "errors": r.errors, "n": r.n}
+                       for c, r in m.runs.items()},
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
+    parser.add_argument("--levels", default="1,4,16", help="concurrency levels, comma-separated")
+    parser.add_argument("--repeat-share", type=float, default=0.2, help="share of repeated queries")
+    parser.add_argument("--targets", default=",".join(ALL_TARGETS), help="servers to measure")
+    parser.add_argument("--encoder", default="e5+use", help="encoder spec for every target")
+    parser.add_argument("--faq", type=Path, default=Path("data/faq.jsonl"))
+    parser.add_argument("--queries", type=Path, default=Path("data/eval/aurora_queries.jsonl"))
+    parser.add_argument("--quick", action="store_true", help="12 requests per level at 1 and 4 (smoke test)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="where the JSON goes")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.levels = min(args.requests, 12), "1,4"
+    levels = [int(c) for c in args.levels.split(",")]
+    names = [n.strip() for n in args.targets.split(",") if n.strip()]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+    out = REPO / args.out
+    started_load = procstat.loadavg()
+    texts = read_query_texts(REPO / args.queries)
+    mixes = make_mixes(texts, len(levels), args.requests, args.repeat_share, args.seed)
+    with tempfile.TemporaryDirectory(prefix="aurora-perf-") as tmp:
+        work = Path(tmp)
+        targets = build_targets(names, REPO / args.faq, args.encoder, work)
+        results = measure(targets, args.encoder, mixes, levels, work, out / "logs")
+    print(report(results, levels, args, mixes, started_load))
+    path = out / f"perf-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"argv": sys.argv[1:], "machine": machine(), "results": to_json(results)},
+                               indent=1), encoding="utf-8")
+    logger.info("figures written to %s", path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

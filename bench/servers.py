@@ -1,0 +1,158 @@
+"""Servers under test: each runs as a subprocess on 127.0.0.1, on a free port of its own."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from . import procstat
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+# (query text) -> (path, query parameters) of one search request
+RequestFn = Callable[[str], tuple[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """How to start one server and ask it one question."""
+
+    name: str
+    argv: list[str]  # "{port}" is replaced by the chosen port
+    request: RequestFn
+    ready_path: str  # the first 200 here ends start-up
+    env: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class Server:
+    target: Target
+    pid: int
+    base_url: str
+    startup_s: float
+    serving_rss_mb: float = 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class ServerFailed(RuntimeError):
+    """A server exited or never became ready; the message ends with its log."""
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextmanager
+def serve(target: Target, log_path: Path, env: dict[str, str], timeout_s: float = 180) -> Iterator[Server]:
+    """Start `target`, wait for its first 200 on `ready_path`, yield it, then stop it.
+
+    Start-up is timed from just before the process is spawned to that first 200.
+    """
+    port = free_port()
+    argv = [a.replace("{port}", str(port)) for a in target.argv]
+    base = f"http://{HOST}:{port}"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                env={**env, **target.env})
+        try:
+            startup = _wait_ready(proc, base + target.ready_path, started, timeout_s, log_path)
+            yield Server(target, proc.pid, base, startup)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, started: float, timeout_s: float,
+                log_path: Path) -> float:
+    with httpx.Client(timeout=30) as client:
+        while True:
+            if proc.poll() is not None:
+                raise ServerFailed(f"{proc.args} exited with {proc.returncode}:\n{_log_tail(log_path)}")
+            try:
+                if client.get(url).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() - started > timeout_s:
+                raise ServerFailed(f"{proc.args} not ready after {timeout_s:.0f} s:\n{_log_tail(log_path)}")
+            time.sleep(0.01)
+
+
+def memory(server: Server) -> dict[str, float]:
+    return procstat.memory_mb(server.pid)
+
+
+# -- the targets ------------------------------------------------------------------------------
+
+def aurora(index: Path, encoder: str, python: str = sys.executable) -> Target:
+    """This service, its full pipeline, as shipped: `python -m app`."""
+    return Target(
+        name="aurora",
+        argv=[python, "-m", "app", "--host", HOST, "--port", "{port}", "--index", str(index),
+              "--encoder", encoder],
+        request=lambda q: ("/v1/search", {"q": q, "k": "3"}),
+        ready_path="/readyz",
+        note="python -m app (hybrid dense+BM25, calibration, LRU cache)",
+    )
+
+
+def aurora_batched(index: Path, encoder: str, python: str = sys.executable) -> Target:
+    """This service with the micro-batcher of app/batching.py wired in (bench/batched_app.py)."""
+    base = aurora(index, encoder, python)
+    return Target(
+        name="aurora+batch",
+        argv=[python, str(REPO / "bench" / "batched_app.py"), *base.argv[3:]],
+        request=base.request,
+        ready_path="/readyz",
+        note="the same, searches micro-batched (proposal; bench/batched_app.py)",
+    )
+
+
+def naive(faq: Path, encoder: str, python: str = sys.executable) -> Target:
+    """The afternoon app: FastAPI + encoder + flat FAISS (bench/naive_app.py)."""
+    return Target(
+        name="naive",
+        argv=[python, str(REPO / "bench" / "naive_app.py"), "--faq", str(faq), "--encoder", encoder,
+              "--host", HOST, "--port", "{port}"],
+        request=lambda q: ("/search", {"q": q, "k": "3"}),
+        ready_path="/readyz",
+        note="FastAPI + encoder + FAISS flat; embeds the FAQ at start-up",
+    )
+
+
+def txtai(config: Path, python: Path, env: dict[str, str]) -> Target:
+    """txtai's own API app over an index built by bench/txtai_peer.py."""
+    return Target(
+        name="txtai",
+        argv=[str(python), "-m", "uvicorn", "txtai.api:app", "--host", HOST, "--port", "{port}"],
+        request=lambda q: ("/search", {"query": q, "limit": "3"}),
+        # txtai has no readiness route and loads the encoder on the first search: a search
+        # answering 200 is the first moment it can serve a shopper.
+        ready_path="/search?query=ready&limit=1",
+        env={**env, "CONFIG": str(config)},
+        note="txtai 9.14 API (uvicorn txtai.api:app), external transform = our encoder",
+    )

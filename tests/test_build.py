@@ -1,0 +1,262 @@
+"""Index build (scripts/build_index.py and `build_index`), the embedding cache, index loading."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aurora_faq.build import build_index, embed_entries, near_duplicates
+from aurora_faq.embed_cache import EmbeddingCache
+from aurora_faq.encoders import FakeEncoder
+from aurora_faq.errors import EncoderMismatchError, FAQValidationError, IndexCorruptError, IndexNotFoundError
+from aurora_faq.faq import parse_faq, read_faq
+from aurora_faq.index import load_index
+from aurora_faq.text import default_tokenizer, normalize
+
+Faq = list[dict[str, Any]]
+WriteJsonl = Callable[[Path, list[Any]], Path]
+
+
+def listing(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def faq_file(tmp_path: Path, tiny_faq: Faq, write_jsonl: WriteJsonl) -> Path:
+    """An editable copy of the tiny FAQ, in its own directory (away from the index's parent)."""
+    (tmp_path / "src").mkdir()
+    return write_jsonl(tmp_path / "src" / "faq.jsonl", tiny_faq)
+
+
+def build(cli: ModuleType, faq: Path, out: Path, cache: Path, *extra: str) -> int:
+    return int(cli.main(["--faq", str(faq), "--out", str(out), "--encoder", "fake", "--cache", str(cache),
+                         *extra]))
+
+
+def test_cli_writes_an_index_with_its_manifest(build_cli: ModuleType, faq_file: Path, tmp_path: Path,
+                                               tiny_faq: Faq) -> None:
+    out = tmp_path / "site" / "index"
+
+    assert build(build_cli, faq_file, out, tmp_path / "cache") == 0
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    phrasings = sum(len(e.phrasings()) for e in read_faq(faq_file)[0])
+    answers = sum(len(e["answer"]) for e in tiny_faq)
+    assert manifest["encoder"] == "fake"
+    assert manifest["dim"] == FakeEncoder.dim
+    assert manifest["entries"] == len(tiny_faq)
+    assert manifest["vectors"] == phrasings + answers
+    assert manifest["faq_sha256"] == hashlib.sha256(faq_file.read_bytes()).hexdigest()
+    built_at = datetime.fromisoformat(manifest["built_at"])
+    assert built_at.utcoffset() is not None
+    assert abs((datetime.now(built_at.tzinfo) - built_at).total_seconds()) < 300
+    assert {"python", "aurora-faq", "numpy", "faiss-cpu"} <= set(manifest["versions"])
+    assert {"entries.jsonl", "phrases.npy", "answers.npy", "phrases.faiss"} <= {p.name for p in out.iterdir()}
+    # The written index loads and holds the FAQ as validated.
+    index = load_index(out, "fake", default_tokenizer())
+    assert [e.id for e in index.entries] == [e["id"] for e in tiny_faq]
+    assert index.phrase_vecs.shape == (phrasings, FakeEncoder.dim)
+    assert np.allclose(np.linalg.norm(index.phrase_vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_invalid_faq_fails_lists_every_problem_and_leaves_the_index_alone(
+        build_cli: ModuleType, faq_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        tiny_faq: Faq, write_jsonl: WriteJsonl) -> None:
+    out = tmp_path / "index"
+    assert build(build_cli, faq_file, out, tmp_path / "cache") == 0
+    before = listing(out)
+    bad = write_jsonl(tmp_path / "bad.jsonl", [tiny_faq[0], {"id": "x", "question": {"en": "q"}},
+                                               tiny_faq[0], "not an object"])
+
+    with caplog.at_level(logging.ERROR):
+        assert build(build_cli, bad, out, tmp_path / "cache") != 0
+
+    log = caplog.text
+    assert "line 2: 'answer' must be an object" in log
+    assert "line 3: duplicate id 'cancel-order' (first on line 1)" in log
+    assert "line 4: each line must be a JSON object" in log
+    assert listing(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "cache", "index", "src"]
+
+
+def test_build_index_validates_before_writing_anything(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x"}])
+    with pytest.raises(FAQValidationError):
+        build_index(bad, tmp_path / "out" / "index", FakeEncoder())
+    assert not (tmp_path / "out").exists()
+
+
+def test_rebuild_replaces_the_index_and_leaves_no_temporary_directories(
+        build_cli: ModuleType, faq_file: Path, tmp_path: Path, tiny_faq: Faq, write_jsonl: WriteJsonl) -> None:
+    site = tmp_path / "site"
+    out = site / "index"
+    assert build(build_cli, faq_file, out, tmp_path / "cache") == 0
+    first = json.loads((out / "manifest.json").read_text())
+    write_jsonl(faq_file, tiny_faq[:3])
+
+    assert build(build_cli, faq_file, out, tmp_path / "cache") == 0
+
+    second = json.loads((out / "manifest.json").read_text())
+    assert second["entries"] == 3 and first["entries"] == len(tiny_faq)
+    assert second["faq_sha256"] != first["faq_sha256"]
+    assert [p.name for p in site.iterdir()] == ["index"]
+    assert len(load_index(out, "fake", default_tokenizer()).entries) == 3
+
+
+def test_rebuild_encodes_only_the_edited_text(faq_file: Path, tmp_path: Path, tiny_faq: Faq,
+                                              write_jsonl: WriteJsonl, counting_encoder: Any,
+                                              make_counting_encoder: Callable[[], Any]) -> None:
+    cache = tmp_path / "cache"
+    build_index(faq_file, tmp_path / "index", FakeEncoder(), cache_dir=cache)
+    unchanged = make_counting_encoder()
+    build_index(faq_file, tmp_path / "index", unchanged, cache_dir=cache)
+    new_answer = "Write to support@example.com and we cancel it for you."
+    tiny_faq[0]["answer"]["en"] = new_answer
+    write_jsonl(faq_file, tiny_faq)
+
+    build_index(faq_file, tmp_path / "index", counting_encoder, cache_dir=cache)
+
+    # Compared with a rebuild of the unchanged FAQ (see the NUL-key bug below for why that
+    # one is not always empty), the edit costs exactly one encoded text.
+    assert counting_encoder.texts == [normalize(new_answer), *unchanged.texts]
+    index = load_index(tmp_path / "index", "fake", default_tokenizer())
+    row = int(index.answer_start[0]) + index.entries[0].langs.index("en")
+    assert np.allclose(index.answer_vecs[row], FakeEncoder().encode_documents([normalize(new_answer)])[0])
+
+
+def test_embedding_cache_is_per_encoder_and_per_kind(tmp_path: Path, counting_encoder: Any) -> None:
+    cache = EmbeddingCache(tmp_path, "fake")
+    first = cache.embed("q", ["a", "b", "a"], counting_encoder.encode_queries, FakeEncoder.dim)
+    cache.save()
+    assert counting_encoder.texts == ["a", "b"]
+    assert np.array_equal(first[0], first[2])
+
+    again = EmbeddingCache(tmp_path, "fake")
+    assert np.array_equal(again.embed("q", ["b", "a"], counting_encoder.encode_queries, FakeEncoder.dim),
+                          first[[1, 0]])
+    again.embed("d", ["a"], counting_encoder.encode_documents, FakeEncoder.dim)  # documents are not queries
+    EmbeddingCache(tmp_path, "other").embed("q", ["a"], counting_encoder.encode_queries, FakeEncoder.dim)
+    assert counting_encoder.texts == ["a", "b", "a", "a"]
+
+
+@pytest.mark.xfail(strict=True, reason="embed_cache.EmbeddingCache.save stores keys as numpy 'S16', which "
+                   "drops trailing NUL bytes; a key ending in 0x00 (1 text in 256, e.g. 't147', or "
+                   "'だれかいますか' in background_queries.txt) never matches after reload and is "
+                   "re-encoded on every build")
+def test_every_cached_text_survives_a_save_and_reload(tmp_path: Path, counting_encoder: Any) -> None:
+    texts = [f"t{i}" for i in range(300)]  # keys of 't147' and others end in a NUL byte
+    cache = EmbeddingCache(tmp_path, "fake")
+    cache.embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim)
+    cache.save()
+    counting_encoder.texts.clear()
+    EmbeddingCache(tmp_path, "fake").embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim)
+    assert counting_encoder.texts == []
+
+
+def test_unreadable_embedding_cache_is_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                              counting_encoder: Any) -> None:
+    (tmp_path / "fake.npz").write_bytes(b"garbage")
+    with caplog.at_level(logging.WARNING):
+        cache = EmbeddingCache(tmp_path, "fake")
+    assert "ignoring unreadable embedding cache" in caplog.text
+    cache.embed("q", ["a"], counting_encoder.encode_queries, FakeEncoder.dim)
+    assert counting_encoder.texts == ["a"]
+
+
+@pytest.mark.xfail(strict=True, reason="scripts/build_index.py: `args.cache or None` never disables the cache "
+                   "because Path('') is Path('.'), which is truthy; `--cache ''` writes ./fake.npz")
+def test_empty_cache_option_disables_the_cache(build_cli: ModuleType, faq_file: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert build_cli.main(["--faq", str(faq_file), "--out", str(tmp_path / "index"), "--encoder", "fake",
+                           "--cache", ""]) == 0
+    assert list(work.iterdir()) == []
+
+
+def test_near_duplicates_flags_entries_sharing_a_phrasing(tiny_faq: Faq, caplog: pytest.LogCaptureFixture,
+                                                          tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    entries = parse_faq([json.dumps(e) for e in tiny_faq])
+    assert near_duplicates(embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake"))) == []
+
+    tiny_faq[3]["alternates"]["en"].append("I want to cancel my purchase")  # also cancel-order's
+    faq = write_jsonl(tmp_path / "faq.jsonl", tiny_faq)
+    entries = read_faq(faq)[0]
+    dups = near_duplicates(embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake")))
+
+    assert [(a, b, ta, tb) for a, b, _, ta, tb in dups] == \
+        [("cancel-order", "returns", "I want to cancel my purchase", "I want to cancel my purchase")]
+    assert dups[0][2] == pytest.approx(1.0, abs=1e-5)
+    with caplog.at_level(logging.WARNING):
+        manifest = build_index(faq, tmp_path / "index", FakeEncoder())
+    assert manifest["near_duplicates"] == 1
+    assert "near-duplicate entries cancel-order and returns" in caplog.text
+
+
+@pytest.mark.xfail(strict=True, reason="search.rank: with every entry excluded, np.concatenate([]) raises "
+                   "ValueError; tuning asks each pseudo-query with its entry hidden, so a one-entry FAQ "
+                   "with two or more alternates cannot be built")
+def test_a_one_entry_faq_builds(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    faq = write_jsonl(tmp_path / "faq.jsonl", [{
+        "id": "only", "question": {"en": "How do I cancel my order?"}, "answer": {"en": "Use the form."},
+        "alternates": {"en": ["cancel order", "stop my order", "cancel purchase", "undo order"]}}])
+    assert build_index(faq, tmp_path / "index", FakeEncoder())["entries"] == 1
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def broken(tiny_index_dir: Path, tmp_path: Path) -> Path:
+    """A throwaway copy of the tiny index, for breaking."""
+    return Path(shutil.copytree(tiny_index_dir, tmp_path / "index"))
+
+
+def test_load_refuses_an_index_built_with_another_encoder(tiny_index_dir: Path) -> None:
+    with pytest.raises(EncoderMismatchError, match="built with encoder 'fake'.*configured with 'e5'"):
+        load_index(tiny_index_dir, "e5", default_tokenizer())
+
+
+def test_missing_index_names_the_build_command(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError) as info:
+        load_index(tmp_path / "nowhere", "fake", default_tokenizer())
+    message = str(info.value)
+    assert f"no index at {tmp_path / 'nowhere'}" in message
+    assert f"scripts/build_index.py --faq data/faq.jsonl --out {tmp_path / 'nowhere'} --encoder fake" in message
+
+
+@pytest.mark.parametrize(("name", "damage"), [
+    ("phrases.npy", "delete"), ("phrases.npy", "garbage"), ("phrases.faiss", "delete"),
+    ("entries.jsonl", "garbage"), ("phrases.json", "truncate"), ("manifest.json", "garbage"),
+    ("answers.npy", "shape"),
+])
+def test_load_refuses_a_corrupt_index(broken: Path, name: str, damage: str) -> None:
+    target = broken / name
+    if damage == "delete":
+        target.unlink()
+    elif damage == "garbage":
+        target.write_bytes(b"{not what it should be")
+    elif damage == "truncate":
+        target.write_bytes(target.read_bytes()[:20])
+    else:  # a valid file that disagrees with the manifest
+        np.save(target, np.zeros((2, FakeEncoder.dim), np.float32))
+    with pytest.raises(IndexCorruptError, match="build_index.py"):
+        load_index(broken, "fake", default_tokenizer())
+
+
+def test_load_refuses_an_index_of_another_format(broken: Path) -> None:
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["format"] = 99
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="format 99"):
+        load_index(broken, "fake", default_tokenizer())
