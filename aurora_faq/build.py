@@ -108,7 +108,7 @@ def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     out = []
     for q, n, v in zip(queries, norm, vecs, strict=True):
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, index.lexical.scores(n), params, query_chars=len(n)), gold, weight))
+        out.append(Example(rank(index, v, n, params), gold, weight))
     return out
 
 

@@ -16,16 +16,18 @@ import numpy as np
 if TYPE_CHECKING:
     from .search import Ranking
 
-FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars")
+FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars",
+            "known_words")
 
 
 def features(r: Ranking) -> np.ndarray:
     """One row per candidate: the fused score's and the best phrasing's lead over the best
     *other* candidate (positive only for the leader), the score components, agreement of the
-    nearest phrasings, and query length."""
+    nearest phrasings, query length, and how much of the query's vocabulary the FAQ uses."""
     log_chars = np.full_like(r.score, np.log1p(r.query_chars))
+    known = np.full_like(r.score, r.known)
     return np.column_stack([_gap(r.score), r.phrase, _gap(r.phrase), r.answer, r.lexical, r.clf,
-                            r.agree, log_chars]).astype(np.float64)
+                            r.agree, log_chars, known]).astype(np.float64)
 
 
 def _gap(x: np.ndarray) -> np.ndarray:
@@ -46,10 +48,17 @@ class Calibrator:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Calibrator:
         raw = manifest.get("calibration")
-        if not raw:  # an uncalibrated index: a plain logistic on score alone
-            n = len(FEATURES)
-            return cls((0.0,) * n, (1.0,) * n, (10.0,) + (0.0,) * (n - 1), -6.0)
+        if not raw:
+            return cls.fallback()
         return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["coef"]), float(raw["intercept"]))
+
+    @classmethod
+    def fallback(cls) -> Calibrator:
+        """For an FAQ with nothing to fit on (no alternates): a fixed logistic on the best
+        phrasing's cosine and the lead over the runner-up, centred where e5+use paraphrases
+        sit. Its figures are not calibrated; `scripts/evaluate.py` shows how far off they are."""
+        coef = dict.fromkeys(FEATURES, 0.0) | {"phrase": 25.0, "margin": 40.0}
+        return cls((0.0,) * len(FEATURES), (1.0,) * len(FEATURES), tuple(coef.values()), -25.0 * 0.85)
 
     def to_manifest(self) -> dict[str, Any]:
         return {"features": list(FEATURES), **asdict(self)}
@@ -71,13 +80,17 @@ def fit_calibrator(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = Non
                       tuple(map(float, model.coef_[0])), float(model.intercept_[0]))
 
 
+def confidence_bin(conf: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Equal-width bin of each confidence; 1.0 falls in the last bin."""
+    return np.clip((np.asarray(conf, float) * bins).astype(int), 0, bins - 1)
+
+
 def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
     """ECE: the confidence-weighted gap between stated confidence and observed accuracy."""
     conf, correct = np.asarray(conf, float), np.asarray(correct, float)
     if not len(conf):
         return 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    which = confidence_bin(conf, bins)
     ece = 0.0
     for b in range(bins):
         m = which == b

@@ -30,7 +30,7 @@ class EmbeddingCache:
         if self._path and self._path.exists():
             try:
                 with np.load(self._path) as z:
-                    self._vecs = dict(zip((bytes(k) for k in z["keys"]), z["vecs"], strict=True))
+                    self._vecs = dict(zip((k.tobytes() for k in z["keys"]), z["vecs"], strict=True))
             except (OSError, ValueError, KeyError) as e:
                 logger.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
         self.hits = 0
@@ -61,6 +61,7 @@ class EmbeddingCache:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp.npz")
-        keys = np.array(list(self._vecs), dtype="S16")
+        # uint8 rows, not numpy bytes ('S16' would strip trailing NUL bytes from keys).
+        keys = np.frombuffer(b"".join(self._vecs), np.uint8).reshape(-1, 16)
         np.savez(tmp, keys=keys, vecs=np.stack(list(self._vecs.values())))
         os.replace(tmp, self._path)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration import expected_calibration_error
+from .calibration import confidence_bin, expected_calibration_error
 from .faq import LabelledQuery
 from .search import Engine, SearchResult
 
@@ -120,7 +120,7 @@ def reliability(rows: Sequence[Judged], bins: int = 10) -> list[dict[str, float]
     """Per confidence bin: count, mean confidence, observed accuracy of the top answer."""
     conf = np.array([j.confidence for j in rows])
     ok = np.array([j.top_correct for j in rows], float)
-    which = np.clip((conf * bins).astype(int), 0, bins - 1)
+    which = confidence_bin(conf, bins)
     return [{"bin": b / bins, "count": int((which == b).sum()),
              "confidence": float(conf[which == b].mean()), "accuracy": float(ok[which == b].mean())}
             for b in range(bins) if (which == b).any()]

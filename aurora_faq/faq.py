@@ -166,7 +166,9 @@ def read_faq(path: str | Path) -> tuple[list[Entry], str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise FAQValidationError(str(path), [Problem(raw[: e.start].count(b"\n") + 1, "not UTF-8")]) from e
-    return parse_faq(text.splitlines(), str(path)), hashlib.sha256(raw).hexdigest()
+    # Split on newlines only: str.splitlines() also breaks at U+2028 and friends, which JSON
+    # allows raw inside strings.
+    return parse_faq(text.split("\n"), str(path)), hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class LabelledQuery:
 def read_queries(path: str | Path) -> list[LabelledQuery]:
     """Load a labelled query set (`{"id","query","lang","relevant":[ids],"grades"?}` a line)."""
     out = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -145,7 +145,7 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
             f"AURORA_ENCODER={manifest.get('encoder')}"
         )
     try:
-        lines = (path / "entries.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (path / "entries.jsonl").read_text(encoding="utf-8").split("\n")
         entries = parse_faq(lines, str(path / "entries.jsonl"))
         phrases = json.loads((path / "phrases.json").read_text(encoding="utf-8"))
         answers = json.loads((path / "answers.json").read_text())

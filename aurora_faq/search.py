@@ -58,21 +58,26 @@ class Ranking:
     best_row: np.ndarray  # phrasing row that gave `phrase`
     agree: np.ndarray  # share of the top phrasing rows that belong to the entry
     query_chars: int
+    known: float  # IDF-weighted share of the query's words found in the FAQ
 
     def order(self) -> np.ndarray:
         return np.argsort(-self.score, kind="stable")
 
 
-def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: RetrievalParams,
+def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
          exclude_rows: np.ndarray | None = None, exclude_entries: np.ndarray | None = None,
-         query_chars: int = 0, clf_proba: np.ndarray | None = None) -> Ranking:
-    """Score entries for one query vector and per-document lexical scores.
+         clf_proba: np.ndarray | None = None, lex_docs: np.ndarray | None = None) -> Ranking:
+    """Score entries for one normalized query and its vector.
 
     `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
     `--leave-gold-out` evaluation ask the index questions as if those were not there.
-    `clf_proba` replaces the classifier's output (tuning passes out-of-fold predictions).
+    `clf_proba` replaces the classifier's output (tuning passes out-of-fold predictions);
+    `lex_docs` the per-document BM25 scores when the caller already has them.
     """
     n_rows = len(index.phrase_vecs)
+    if lex_docs is None:
+        lex_docs = index.lexical.scores(query)
+    hidden_docs = _hidden_docs(index, exclude_rows, exclude_entries)
     if n_rows > HNSW_THRESHOLD:
         _, rows = index.ann.search(qvec[None, :], _ANN_CANDIDATES)
         rows = rows[0][rows[0] >= 0]
@@ -82,6 +87,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: Retrie
         cand = np.arange(len(index.entries))
     if exclude_entries is not None and len(exclude_entries):
         cand = cand[~np.isin(cand, exclude_entries)]
+    if not len(cand):
+        return _empty_ranking(query)
     # Exact scores for candidates; rows of an entry are contiguous, so gather by ranges.
     starts, ends = index.phrase_start[cand], index.phrase_start[cand + 1]
     row_ids = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) \
@@ -117,7 +124,23 @@ def rank(index: FaqIndex, qvec: np.ndarray, lex_docs: np.ndarray, params: Retrie
     owners = np.bincount(index.phrase_entry[top_rows], minlength=len(index.entries))
     agree = owners[cand].astype(np.float32) / _AGREE_ROWS
     return Ranking(cand, score, phrase.astype(np.float32), answer.astype(np.float32),
-                   lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, query_chars)
+                   lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, len(query),
+                   index.lexical.known_share(query, hidden_docs))
+
+
+def _empty_ranking(query: str) -> Ranking:
+    none = np.zeros(0, np.float32)
+    return Ranking(np.zeros(0, np.int64), none, none, none, none, none, np.zeros(0, np.int64), none,
+                   len(query), 0.0)
+
+
+def _hidden_docs(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray | None) -> np.ndarray | None:
+    """Lexical document ids (phrasings, then answers) that `rank` must treat as absent."""
+    parts = [] if rows is None else [np.asarray(rows, np.int64)]
+    for e in [] if entries is None else entries:
+        parts.append(np.arange(index.phrase_start[e], index.phrase_start[e + 1]))
+        parts.append(len(index.phrase_vecs) + np.arange(index.answer_start[e], index.answer_start[e + 1]))
+    return np.concatenate(parts) if parts else None
 
 
 @dataclass(frozen=True)
@@ -213,8 +236,7 @@ class Engine:
     def _answer(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
                 category: str | None, hidden: np.ndarray) -> SearchResult:
         lang = lang or detect_lang(norm)
-        ranking = rank(self.index, qvec, self.index.lexical.scores(norm), self.params,
-                       exclude_entries=hidden, query_chars=len(norm))
+        ranking = rank(self.index, qvec, norm, self.params, exclude_entries=hidden)
         order = ranking.order()
         # Calibrated per candidate, then made non-increasing down the ranking so confidence
         # is monotone in score: a lower-scored result never claims more than the one above.

@@ -17,7 +17,8 @@ _SPACE = re.compile(r"\s+")
 # Any kana or CJK ideograph means Japanese: shoppers here write ja or en, and a Japanese
 # query often carries English brand names ("Paidy 使えない"), never the reverse.
 _JA_CHARS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control and invisible format characters (zero-width space, BOM, bidi marks).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _EN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Katakana → hiragana is a fixed code-point offset; the long-vowel mark stays as is.
 _KATA_TO_HIRA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}

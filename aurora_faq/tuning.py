@@ -21,6 +21,7 @@ from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, worth_fitting
 from .index import FaqIndex
 from .search import Ranking, RetrievalParams, rank
+from .text import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -122,15 +123,15 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
     out = []
     for row in rows:
         entry = int(index.phrase_entry[row])
-        text = index.phrase_text[row]
+        text = normalize(index.phrase_text[row])
         lex = index.lexical.scores(text)
         qvec = index.phrase_vecs[row]
         proba = oof.get(row) if oof else None
         hide = np.array([row])
-        out.append(Example(rank(index, qvec, lex, params, exclude_rows=hide, query_chars=len(text),
-                                clf_proba=proba), frozenset({entry})))
-        out.append(Example(rank(index, qvec, lex, params, exclude_entries=np.array([entry]),
-                                query_chars=len(text), clf_proba=proba), frozenset()))
+        out.append(Example(rank(index, qvec, text, params, exclude_rows=hide, clf_proba=proba,
+                                lex_docs=lex), frozenset({entry})))
+        out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
+                                clf_proba=proba, lex_docs=lex), frozenset()))
     return out
 
 

@@ -27,12 +27,16 @@ def _progress(done: int, total: int) -> None:
     logger.info("embedded %d/%d texts", done, total)
 
 
+def _cache_dir(value: str) -> Path | None:
+    return Path(value) if value else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faq", type=Path, default=Path("data/faq.jsonl"), help="FAQ JSONL file")
     parser.add_argument("--out", type=Path, default=Path("index"), help="index directory to write")
     parser.add_argument("--encoder", default=DEFAULT_ENCODER, help="e5, use, e5+use, st:MODEL or fake")
-    parser.add_argument("--cache", type=Path, default=Path(".cache/embeddings"),
+    parser.add_argument("--cache", type=_cache_dir, default=Path(".cache/embeddings"),
                         help="embedding cache directory ('' to disable)")
     parser.add_argument("--calibration-queries", type=Path, default=None,
                         help="labelled queries (eval format) added to the calibration fit")
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         encoder = make_encoder(args.encoder)
         queries = read_queries(args.calibration_queries) if args.calibration_queries else []
-        manifest = build_index(args.faq, args.out, encoder, args.cache or None, queries, _progress)
+        manifest = build_index(args.faq, args.out, encoder, args.cache, queries, _progress)
     except AuroraError as e:
         logger.error("%s", e)
         return 1

@@ -24,12 +24,17 @@ from aurora_faq.report import table, write_markdown  # noqa: E402
 logger = logging.getLogger("evaluate")
 
 
+def _cache_dir(value: str) -> Path | None:
+    return Path(value) if value else None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faq", type=Path, help="FAQ JSONL (not needed with --url)")
     p.add_argument("--queries", type=Path, required=True, help="labelled queries JSONL")
     p.add_argument("--encoder", default=DEFAULT_ENCODER)
-    p.add_argument("--cache", type=Path, default=Path(".cache/embeddings"), help="embedding cache dir")
+    p.add_argument("--cache", type=_cache_dir, default=Path(".cache/embeddings"),
+                   help="embedding cache directory ('' to disable)")
     p.add_argument("--calibration-queries", type=Path, help="labelled queries added to the calibration fit")
     p.add_argument("--json", type=Path, help="write the figures as JSON here")
     p.add_argument("--report", type=Path, help="write a Markdown report (and a reliability PNG) here")

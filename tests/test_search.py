@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aurora_faq.build import build_engine
 from aurora_faq.encoders import FakeEncoder
 from aurora_faq.errors import QueryError
 from aurora_faq.index import FaqIndex
@@ -40,7 +42,7 @@ def test_exact_phrasing_finds_its_entry_and_names_the_phrasing(engine: Engine) -
 def test_many_alternates_do_not_crowd_out_other_entries(engine: Engine) -> None:
     # "tracking" has 51 phrasings much like this query; the runner-up is still another entry.
     result = engine.search("tracking number delivery", k=2)
-    assert ids(result) == ["tracking", "delivery-time"]
+    assert sorted(ids(result)) == ["delivery-time", "tracking"]
     everything = engine.search("where is my tracking number", k=MAX_K)
     assert sorted(ids(everything)) == sorted(e.id for e in engine.index.entries)
 
@@ -64,8 +66,10 @@ def test_category_filter(engine: Engine) -> None:
     assert (nothing.hits, nothing.decision, nothing.fallback) == ([], "no_answer", FALLBACK["en"])
 
 
-@pytest.mark.parametrize(("query", "lang"), [("注文をキャンセルしたい", "ja"), ("How do I cancel my order?", "en"),
-                                             ("ギフト包装", "ja"), ("Can I return an item?", "en")])
+@pytest.mark.parametrize(("query", "lang"), [
+    ("注文をキャンセルしたい", "ja"), ("ギフト包装", "ja"), ("How do I cancel my order?", "en"),
+    ("Can I return an item?", "en"),
+])
 def test_results_in_the_query_language_or_the_only_one_an_entry_has(engine: Engine, query: str,
                                                                     lang: str) -> None:
     result = engine.search(query, k=MAX_K)
@@ -88,7 +92,19 @@ def test_default_thresholds_answer_an_faq_question_and_not_small_talk(engine: En
     assert engine.search("Which planet is the largest?").decision != "answer"
 
 
-@pytest.mark.parametrize(("answer", "clarify"), [(0.0, 0.0), (0.5, 0.2), (0.9, 0.05), (1.01, 0.0), (1.01, 1.01)])
+def test_faq_without_alternates_answers_its_own_questions(
+        tmp_path: Path, tiny_faq: list[dict[str, Any]],
+        write_jsonl: Callable[[Path, list[Any]], Path]) -> None:
+    questions_only = [{k: v for k, v in e.items() if k != "alternates"} for e in tiny_faq]
+    engine = build_engine(write_jsonl(tmp_path / "faq.jsonl", questions_only), FakeEncoder(), cache_dir=None)
+    for entry in engine.index.entries:
+        for _, question in entry.phrasings():
+            result = engine.search(question)
+            assert (result.hits[0].entry.id, result.decision) == (entry.id, "answer"), question
+
+
+@pytest.mark.parametrize(("answer", "clarify"),
+                         [(0.0, 0.0), (0.5, 0.2), (0.9, 0.05), (1.01, 0.0), (1.01, 1.01)])
 @pytest.mark.parametrize("k", [1, 3])
 def test_decision_follows_the_thresholds_and_fallback_is_shown_iff_not_answering(
         tiny_index: FaqIndex, answer: float, clarify: float, k: int) -> None:
@@ -146,10 +162,9 @@ def test_search_many_exclude_hides_entries_per_query(engine: Engine) -> None:
     assert len(hidden.hits) == len(engine.index.entries) - 2
 
 
-@pytest.mark.xfail(strict=True, reason="search.rank: with every entry excluded, np.concatenate([]) raises "
-                   "ValueError instead of returning no candidates")
 def test_excluding_every_entry_means_no_answer(engine: Engine) -> None:
-    result = engine.search_many(["How do I cancel my order?"], exclude=[[e.id for e in engine.index.entries]])[0]
+    every_id = [e.id for e in engine.index.entries]
+    (result,) = engine.search_many(["How do I cancel my order?"], exclude=[every_id])
     assert (result.hits, result.decision) == ([], "no_answer")
 
 

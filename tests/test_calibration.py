@@ -1,0 +1,119 @@
+"""Confidence calibration: the logistic calibrator, its features, its fitting, ECE."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aurora_faq.calibration import FEATURES, Calibrator, expected_calibration_error, features, fit_calibrator
+from aurora_faq.evaluation import auroc
+from aurora_faq.search import Ranking
+
+N = len(FEATURES)
+
+
+def separable(feature: int, seed: int = 7, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose label is exactly `x[:, feature] > 0.6`; every other feature is noise."""
+    x = np.random.default_rng(seed).uniform(0.0, 1.0, size=(n, N))
+    return x, (x[:, feature] > 0.6).astype(int)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Calibrator:
+    return fit_calibrator(*separable(0))
+
+
+def test_uncalibrated_index_uses_a_fixed_logistic_on_phrase_and_margin() -> None:
+    default = Calibrator.from_manifest({"calibration": None})
+    x = np.random.default_rng(0).uniform(size=(4, N))  # the other features are ignored
+    phrase, margin = FEATURES.index("phrase"), FEATURES.index("margin")
+    x[:, phrase] = [0.85, 0.95, 0.70, 0.85]
+    x[:, margin] = [0.0, 0.0, 0.0, 0.05]
+    p = default.predict(x)
+    assert p[0] == pytest.approx(0.5)
+    assert p[1] > p[0] > p[2]
+    assert p[3] > p[0]
+
+
+def test_manifest_round_trip(fitted: Calibrator) -> None:
+    stored = fitted.to_manifest()
+    assert stored["features"] == list(FEATURES)
+    assert Calibrator.from_manifest({"calibration": stored}) == fitted
+
+
+def test_predict_is_a_probability_even_for_extreme_inputs(fitted: Calibrator) -> None:
+    x = np.vstack([np.full(N, 1e6), np.full(N, -1e6), np.zeros(N), np.random.default_rng(0).normal(size=N)])
+    p = fitted.predict(x)  # filterwarnings=error: an overflow in exp would fail here
+    assert ((0.0 <= p) & (p <= 1.0)).all()
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_fit_on_separable_data_is_monotone_in_the_separating_feature(name: str) -> None:
+    j = FEATURES.index(name)
+    calibrator = fit_calibrator(*separable(j))
+    assert calibrator.coef[j] > 0
+    assert calibrator.coef[j] == max(calibrator.coef, key=abs)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x = np.tile(rng.uniform(0, 1, size=N), (50, 1))  # other features fixed
+        x[:, j] = np.linspace(0, 1, 50)
+        p = calibrator.predict(x)
+        assert ((0.0 <= p) & (p <= 1.0)).all()
+        assert (np.diff(p) >= 0).all()
+        assert p[-1] - p[0] > 0.5
+
+
+def test_fit_recovers_the_ordering(fitted: Calibrator) -> None:
+    x, y = separable(0)
+    p = fitted.predict(x)
+    assert p[y == 1].mean() > 0.8 > 0.2 > p[y == 0].mean()
+    assert auroc(p[y == 1].tolist(), p[y == 0].tolist()) == pytest.approx(1.0, abs=0.01)
+    unseen, truth = separable(0, seed=2, n=200)
+    q = fitted.predict(unseen)
+    assert auroc(q[truth == 1].tolist(), q[truth == 0].tolist()) > 0.99
+
+
+def test_sample_weights_shift_the_fit() -> None:
+    x, y = separable(0)
+    noisy_y = y.copy()
+    noisy_y[:40] = 1 - noisy_y[:40]  # some label noise so the fit is not saturated
+    plain = fit_calibrator(x, noisy_y)
+    heavy_negatives = fit_calibrator(x, noisy_y, np.where(noisy_y == 0, 5.0, 1.0))
+    assert heavy_negatives.predict(x).mean() < plain.predict(x).mean()
+
+
+def ranking(**given: Any) -> Ranking:
+    """A 3-candidate Ranking; signals not given are zero (the class grows a field per new signal)."""
+    zero = {"np.ndarray": np.zeros(3, np.float32), "int": 0, "float": 0.0}
+    return Ranking(**{f.name: given[f.name] if f.name in given else zero[str(f.type).split(" ")[0]]
+                      for f in fields(Ranking)})
+
+
+def test_features_margin_is_positive_only_for_the_top_candidate() -> None:
+    r = ranking(entries=np.arange(3), score=np.array([0.9, 0.5, 0.7], np.float32),
+                phrase=np.array([0.8, 0.4, 0.6], np.float32), best_row=np.arange(3),
+                agree=np.array([0.6, 0.1, 0.3], np.float32), query_chars=9)
+    x = features(r)
+    assert x.shape == (3, N)
+    assert x[:, FEATURES.index("margin")] == pytest.approx([0.2, -0.4, -0.2], abs=1e-6)
+    assert x[:, FEATURES.index("phrase")] == pytest.approx([0.8, 0.4, 0.6])
+    assert x[:, FEATURES.index("agree")] == pytest.approx([0.6, 0.1, 0.3])
+    assert x[:, FEATURES.index("log_chars")] == pytest.approx([np.log(10)] * 3)
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    conf = np.array([0.95, 0.85, 0.15, 0.12])
+    correct = np.array([1, 0, 0, 1])
+    # bins [0.9,1): |0.95-1| * 1/4; [0.8,0.9): |0.85-0| * 1/4; [0.1,0.2): |0.135-0.5| * 2/4
+    expected = 0.05 / 4 + 0.85 / 4 + 0.365 / 2
+    assert expected_calibration_error(conf, correct) == pytest.approx(expected)
+    assert expected_calibration_error(conf, correct, bins=1) == pytest.approx(abs(conf.mean() - 0.5))
+
+
+def test_expected_calibration_error_edges() -> None:
+    assert expected_calibration_error(np.array([1.0, 0.0, 1.0]), np.array([1, 0, 1])) == 0.0
+    assert expected_calibration_error(np.array([]), np.array([])) == 0.0
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([0, 0])) == pytest.approx(1.0)
