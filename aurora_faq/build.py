@@ -129,7 +129,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     extra = labelled_examples(index, encoder, cache, calibration_queries, RetrievalParams()) + \
         labelled_examples(index, encoder, cache, background_queries(), RetrievalParams())
     cache.save()
-    params, calibrator, stats = tune(index, rows, oof, extra)
+    params, calibrators, stats = tune(index, rows, oof, extra)
     dups = near_duplicates(index)
     for a, b, s, ta, tb in dups[:20]:
         logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)
@@ -151,7 +151,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
                           "total": round(time.perf_counter() - started, 3)},
         "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
         "retrieval": asdict(params),
-        "calibration": calibrator.to_manifest() if calibrator else None,
+        **{key: c.to_manifest() if c else None for key, c in calibrators.items()},
         "tuning": stats,
         "near_duplicates": len(dups),
         "versions": _versions(),

@@ -46,8 +46,8 @@ class Calibrator:
     intercept: float
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> Calibrator:
-        raw = manifest.get("calibration")
+    def from_manifest(cls, manifest: dict[str, Any], key: str = "calibration") -> Calibrator:
+        raw = manifest.get(key) or (manifest.get("calibration") if key != "calibration" else None)
         if not raw:
             return cls.fallback()
         return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["coef"]), float(raw["intercept"]))

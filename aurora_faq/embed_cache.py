@@ -25,16 +25,23 @@ class EmbeddingCache:
 
     def __init__(self, root: Path | None, encoder_name: str) -> None:
         safe = re.sub(r"[^A-Za-z0-9._+-]", "_", encoder_name)
-        self._path = root / f"{safe}.npz" if root else None
+        self._path = root / f"{safe}.v2.npz" if root else None
         self._vecs: dict[bytes, np.ndarray] = {}
         if self._path and self._path.exists():
             try:
                 with np.load(self._path) as z:
-                    self._vecs = dict(zip((k.tobytes() for k in z["keys"]), z["vecs"], strict=True))
+                    keys, vecs = z["keys"], z["vecs"]
+                if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 16:
+                    raise ValueError(f"keys of shape {keys.shape} and type {keys.dtype}")
+                self._vecs = dict(zip((k.tobytes() for k in keys), vecs, strict=True))
             except (OSError, ValueError, KeyError) as e:
                 logger.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
         self.hits = 0
         self.misses = 0
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
     def embed(self, kind: str, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
               dim: int, progress: ProgressFn | None = None, batch: int = 128) -> np.ndarray:

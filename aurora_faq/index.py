@@ -61,6 +61,7 @@ class FaqIndex:
         self.phrase_start = np.searchsorted(self.phrase_entry, np.arange(n + 1)).astype(np.int64)
         self.answer_start = np.searchsorted(self.answer_entry, np.arange(n + 1)).astype(np.int64)
         self.by_id = {e.id: i for i, e in enumerate(self.entries)}
+        self.phrase_langs = frozenset(self.phrase_lang)
 
     @property
     def version(self) -> str:

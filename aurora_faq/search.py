@@ -180,6 +180,7 @@ class Engine:
     def __post_init__(self) -> None:
         self.params = RetrievalParams.from_manifest(self.index.manifest)
         self.calibrator = Calibrator.from_manifest(self.index.manifest)
+        self.calibrator_no_clf = Calibrator.from_manifest(self.index.manifest, "calibration_no_classifier")
         self._cache: OrderedDict[tuple[object, ...], SearchResult] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -235,13 +236,20 @@ class Engine:
 
     def _answer(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
                 category: str | None, hidden: np.ndarray) -> SearchResult:
-        lang = lang or detect_lang(norm)
-        ranking = rank(self.index, qvec, norm, self.params, exclude_entries=hidden)
+        written = detect_lang(norm)
+        lang = lang or written
+        # The classifier learnt only the languages the FAQ is written in; across languages its
+        # probabilities are unreliable (xSID ja→en R@1 falls), so similarity alone decides.
+        no_clf = None
+        if self.index.classifier is not None and written not in self.index.phrase_langs:
+            no_clf = np.zeros(len(self.index.entries))
+        ranking = rank(self.index, qvec, norm, self.params, exclude_entries=hidden, clf_proba=no_clf)
         order = ranking.order()
         # Calibrated per candidate, then made non-increasing down the ranking so confidence
         # is monotone in score: a lower-scored result never claims more than the one above.
         conf = np.empty(len(order))
-        conf[order] = np.minimum.accumulate(self.calibrator.predict(features(ranking))[order])
+        calibrator = self.calibrator if no_clf is None else self.calibrator_no_clf
+        conf[order] = np.minimum.accumulate(calibrator.predict(features(ranking))[order])
         hits = []
         for j in order:
             entry = self.index.entries[int(ranking.entries[j])]

@@ -69,7 +69,8 @@ async def measure(index: Path, encoder: str, queries: list[str]) -> dict[str, li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--encoder", default="e5+use")
     parser.add_argument("--queries", type=Path, required=True, help="JSON list of query texts")

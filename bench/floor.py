@@ -68,7 +68,8 @@ def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="e5+use")
     parser.add_argument("--mixes", type=Path, required=True,
                         help='JSON {"levels": [1, 4, 16], "mixes": [[text, ...], ...]}')

@@ -9,8 +9,10 @@ entries whose closest phrasing is most similar. No cache, batching, lexical side
 import argparse
 import json
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import faiss
 import uvicorn
@@ -21,10 +23,10 @@ from aurora_faq.encoders import make_encoder  # noqa: E402
 
 
 def create_app(faq_path: Path, encoder_spec: str) -> FastAPI:
-    state: dict = {}
+    state: dict[str, Any] = {}
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         entries = [json.loads(line) for line in faq_path.read_text("utf-8").splitlines() if line.strip()]
         rows = [(e, text) for e in entries for lang in e["question"]
                 for text in [e["question"][lang], *e.get("alternates", {}).get(lang, [])]]
@@ -37,13 +39,13 @@ def create_app(faq_path: Path, encoder_spec: str) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/readyz")
-    def readyz() -> dict:
+    def readyz() -> dict[str, Any]:
         return {"status": "ready", "rows": state["index"].ntotal}
 
     @app.get("/search")
-    def search(q: str, k: int = 3) -> list[dict]:
+    def search(q: str, k: int = 3) -> list[dict[str, Any]]:
         scores, ids = state["index"].search(state["encoder"].encode_queries([q]), k * 10)
-        hits: dict[str, dict] = {}
+        hits: dict[str, dict[str, Any]] = {}
         for score, i in zip(scores[0], ids[0], strict=True):
             entry, _ = state["rows"][i]
             lang = "ja" if "ja" in entry["question"] else "en"

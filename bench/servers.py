@@ -91,14 +91,14 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, started: float, timeout
     with httpx.Client(timeout=30) as client:
         while True:
             if proc.poll() is not None:
-                raise ServerFailed(f"{proc.args} exited with {proc.returncode}:\n{_log_tail(log_path)}")
+                raise ServerFailed(f"{proc.args!r} exited with {proc.returncode}:\n{_log_tail(log_path)}")
             try:
                 if client.get(url).status_code == 200:
                     return time.perf_counter() - started
             except httpx.TransportError:
                 pass
             if time.perf_counter() - started > timeout_s:
-                raise ServerFailed(f"{proc.args} not ready after {timeout_s:.0f} s:\n{_log_tail(log_path)}")
+                raise ServerFailed(f"{proc.args!r} not ready after {timeout_s:.0f} s:\n{_log_tail(log_path)}")
             time.sleep(0.01)
 
 

@@ -15,17 +15,20 @@ from pathlib import Path
 
 # (english, japanese) pairs
 PRODUCTS = [
-    ("cotton shirt", "コットンシャツ"), ("linen dress", "リネンワンピース"), ("denim jacket", "デニムジャケット"),
-    ("wool coat", "ウールコート"), ("leather bag", "レザーバッグ"), ("canvas tote", "キャンバストート"),
-    ("silk scarf", "シルクスカーフ"), ("knit sweater", "ニットセーター"), ("pleated skirt", "プリーツスカート"),
-    ("wide pants", "ワイドパンツ"), ("sneakers", "スニーカー"), ("ankle boots", "ショートブーツ"),
-    ("sandals", "サンダル"), ("bucket hat", "バケットハット"), ("wallet", "財布"), ("wristwatch", "腕時計"),
-    ("necklace", "ネックレス"), ("earrings", "ピアス"), ("sunglasses", "サングラス"), ("umbrella", "傘"),
-    ("pajamas", "パジャマ"), ("socks", "靴下"), ("belt", "ベルト"), ("backpack", "リュック"),
-    ("hoodie", "パーカー"), ("cardigan", "カーディガン"), ("trench coat", "トレンチコート"), ("gloves", "手袋"),
-    ("rain boots", "レインブーツ"), ("swimsuit", "水着"), ("blouse", "ブラウス"), ("polo shirt", "ポロシャツ"),
-    ("down jacket", "ダウンジャケット"), ("chino pants", "チノパン"), ("loafers", "ローファー"), ("beanie", "ニット帽"),
-    ("card case", "カードケース"), ("pouch", "ポーチ"), ("ring", "リング"), ("bracelet", "ブレスレット"),
+    ("cotton shirt", "コットンシャツ"), ("linen dress", "リネンワンピース"),
+    ("denim jacket", "デニムジャケット"), ("wool coat", "ウールコート"), ("leather bag", "レザーバッグ"),
+    ("canvas tote", "キャンバストート"), ("silk scarf", "シルクスカーフ"), ("knit sweater", "ニットセーター"),
+    ("pleated skirt", "プリーツスカート"), ("wide pants", "ワイドパンツ"), ("sneakers", "スニーカー"),
+    ("ankle boots", "ショートブーツ"), ("sandals", "サンダル"), ("bucket hat", "バケットハット"),
+    ("wallet", "財布"), ("wristwatch", "腕時計"), ("necklace", "ネックレス"),
+    ("earrings", "ピアス"), ("sunglasses", "サングラス"), ("umbrella", "傘"),
+    ("pajamas", "パジャマ"), ("socks", "靴下"), ("belt", "ベルト"),
+    ("backpack", "リュック"), ("hoodie", "パーカー"), ("cardigan", "カーディガン"),
+    ("trench coat", "トレンチコート"), ("gloves", "手袋"), ("rain boots", "レインブーツ"),
+    ("swimsuit", "水着"), ("blouse", "ブラウス"), ("polo shirt", "ポロシャツ"),
+    ("down jacket", "ダウンジャケット"), ("chino pants", "チノパン"), ("loafers", "ローファー"),
+    ("beanie", "ニット帽"), ("card case", "カードケース"), ("pouch", "ポーチ"),
+    ("ring", "リング"), ("bracelet", "ブレスレット"),
 ]
 BRANDS = [f"{a}{b}" for a, b in itertools.product(
     ["Aur", "Lum", "Nor", "Sak", "Kai", "Mio", "Ren", "Yuk", "Tom", "Ada"],
@@ -104,7 +107,8 @@ def queries(n: int, seed: int = 1) -> list[str]:
     forms_en = ["{p} from {b}: {t}?", "question about {b} {p} - {t}", "{t} for the {p} by {b}"]
     forms_ja = ["{b}の{p}って{t}", "{p}（{b}）の{t}について", "{b} {p} {t}？"]
     asks_en = ["sizes", "returns", "washing", "restock", "colours", "gift wrap", "material", "overseas"]
-    asks_ja = ["サイズは", "返品は", "洗える？", "再入荷は", "色違いある？", "包装は", "素材は", "海外に送れる？"]
+    asks_ja = ["サイズは", "返品は", "洗える？", "再入荷は", "色違いある？", "包装は", "素材は",
+               "海外に送れる？"]
     out = []
     for _ in range(n):
         t, (p_en, p_ja), b = rng.randrange(len(TOPICS)), rng.choice(PRODUCTS), rng.choice(BRANDS)

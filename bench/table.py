@@ -20,7 +20,8 @@ def markdown(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured table; numbers right-aligned."""
     cells = [[fmt(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], int | float) for row in rows) and bool(rows) for i in range(len(headers))]
+    numeric = [bool(rows) and all(isinstance(row[i], int | float) for row in rows)
+               for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
         return "| " + " | ".join(v.rjust(w) if n else v.ljust(w)

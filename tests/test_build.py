@@ -162,7 +162,9 @@ def test_every_cached_text_survives_a_save_and_reload(tmp_path: Path, counting_e
 
 def test_unreadable_embedding_cache_is_ignored_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, counting_encoder: Any) -> None:
-    (tmp_path / "fake.npz").write_bytes(b"garbage")
+    path = EmbeddingCache(tmp_path, "fake").path
+    assert path is not None
+    path.write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING):
         cache = EmbeddingCache(tmp_path, "fake")
     assert "ignoring unreadable embedding cache" in caplog.text
