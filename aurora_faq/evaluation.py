@@ -93,6 +93,8 @@ def summarize(rows: Sequence[Judged]) -> dict[str, Any]:
         # correct answers vs everything else, wrong answers to in-scope queries included
         "auroc_correct": auroc(correct, [j.confidence for j in rows if not j.top_correct]),
         "answered_rate": mean(j.decision == "answer" for j in ins),
+        # answered with the right entry: intent-detection "in-scope accuracy"
+        "in_scope_accuracy": mean(j.decision == "answer" and j.top_correct for j in ins),
         "refused_rate": mean(j.decision != "answer" for j in outs),
         "answer_precision": mean(j.top_correct for j in rows if j.decision == "answer"),
         "ece": expected_calibration_error(np.array([j.confidence for j in rows]),

@@ -1,0 +1,138 @@
+"""Accuracy benchmark: every set in ../shared/eval plus the project's own labelled set.
+
+    .venv/bin/python bench/accuracy.py [--sets NAME ...] [--json OUT]
+
+For each set: builds the index (embedding cache in .cache/embeddings), runs every query through
+the engine's search path, with --leave-gold-out where the set has no out-of-scope queries, and
+prints one table beside two baselines computed in the same run from the same index — BM25 only
+(the lexical side alone) and dense only (best-phrasing cosine alone) — and the published figures
+from ../shared/eval/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from aurora_faq.build import build_engine  # noqa: E402
+from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
+from aurora_faq.evaluation import Judged, engine_search, judge, summarize  # noqa: E402
+from aurora_faq.faq import LabelledQuery, read_queries  # noqa: E402
+from aurora_faq.search import Engine, rank  # noqa: E402
+from aurora_faq.text import has_content, normalize  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "eval"
+SETS = {
+    "aurora": (ROOT / "data" / "faq.jsonl", ROOT / "data" / "eval" / "aurora_queries.jsonl"),
+    **{name: (SHARED / name / "faq.jsonl", SHARED / name / "queries.jsonl")
+       for name in ("localgovfaq_ja", "xsid_ja_en", "hwu64_en", "banking77_oos_en", "clinc150_en")},
+}
+PUBLISHED = {
+    "localgovfaq_ja": "BM25+BERT SR@1 .635 SR@5 .843 MRR .720; BERT .486/.737/.596",
+    "clinc150_en": "in-scope acc / OOS recall: BERT 96.2/52.3; USE-MLP 93.4/49.1",
+    "banking77_oos_en": "USE+ConveRT acc 93.36 (full data, no OOS)",
+    "hwu64_en": "USE+ConveRT 85.83 (10-shot); ≈92.6 full data",
+    "xsid_ja_en": "simple e5+USE R@1 ≈ .85 (measured by an earlier session)",
+    "aurora": "—",
+}
+
+
+def baselines(engine: Engine, queries: list[LabelledQuery]) -> dict[str, dict[str, float | None]]:
+    """BM25-only and dense-only rankings from the same index, scored with the same metrics."""
+    rows: dict[str, list[Judged]] = {"bm25": [], "dense": []}
+    asked = [q for q in queries if has_content(q.query)]
+    vecs = engine.encoder.encode_queries([normalize(q.query) for q in asked])
+    ids = [e.id for e in engine.index.entries]
+    for q, v in zip(asked, vecs, strict=True):
+        r = rank(engine.index, v, normalize(q.query), engine.params)
+        for name, score in (("bm25", r.lexical), ("dense", r.phrase)):
+            order = np.argsort(-score, kind="stable")[:20]
+            rows[name].append(Judged(q, tuple(ids[r.entries[j]] for j in order), float(score[order[0]]),
+                                     "answer", 0.0))
+    return {name: summarize(js) for name, js in rows.items()}
+
+
+def oos_groups(rows: list[Judged]) -> dict[str, float]:
+    """Refusal rate per kind of out-of-scope query (BANKING77: in-domain vs off-topic)."""
+    groups: dict[str, list[bool]] = {}
+    for j in rows:
+        if not j.query.relevant:
+            groups.setdefault(j.query.id.rsplit("-", 1)[0], []).append(j.decision != "answer")
+    return {g: float(np.mean(v)) for g, v in groups.items()}
+
+
+def run_set(name: str, encoder_spec: str) -> dict[str, object]:
+    faq, queries_path = SETS[name]
+    queries = read_queries(queries_path)
+    started = time.perf_counter()
+    engine = build_engine(faq, make_encoder(encoder_spec), ROOT / ".cache" / "embeddings", cache_size=0)
+    built = time.perf_counter() - started
+    has_oos = any(not q.relevant for q in queries)
+    rows = judge(queries, engine_search(engine), leave_gold_out=not has_oos)
+    ours = summarize(rows)
+    return {"set": name, "build_s": round(built, 1), "gold_out": not has_oos, "ours": ours,
+            "oos_groups": oos_groups(rows), "baselines": baselines(engine, queries),
+            "published": PUBLISHED[name], "params": engine.index.manifest.get("retrieval")}
+
+
+def fmt(v: object) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else ("—" if v is None else str(v))
+
+
+def table(results: list[dict[str, object]]) -> str:
+    head = ("| set | system | R@1 | R@5 | MRR | nDCG@10 | AUROC | answered | in-scope acc | refused | ECE |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for res in results:
+        ours = res["ours"]
+        assert isinstance(ours, dict)
+        refused = fmt(ours["refused_rate"])
+        groups = res["oos_groups"]
+        assert isinstance(groups, dict)
+        if len(groups) > 1:
+            refused += " (" + ", ".join(f"{g} {v:.3f}" for g, v in sorted(groups.items())) + ")"
+        label = f"{res['set']}{' (gold-out)' if res['gold_out'] else ''}"
+        lines.append(f"| {label} | **Aurora FAQ** | {fmt(ours['recall_at_1'])} | {fmt(ours['recall_at_5'])} | "
+                     f"{fmt(ours['mrr'])} | {fmt(ours['ndcg_at_10'])} | {fmt(ours['auroc'])} | "
+                     f"{fmt(ours['answered_rate'])} | {fmt(ours['in_scope_accuracy'])} | {refused} | "
+                     f"{fmt(ours['ece'])} |")
+        base = res["baselines"]
+        assert isinstance(base, dict)
+        for bname, b in base.items():
+            lines.append(f"| | {bname} only | {fmt(b['recall_at_1'])} | {fmt(b['recall_at_5'])} | "
+                         f"{fmt(b['mrr'])} | {fmt(b['ndcg_at_10'])} | | | | | |")
+        lines.append(f"| | published | {res['published']} | | | | | | | | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--encoder", default=DEFAULT_ENCODER)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    missing = [s for s in args.sets if not SETS[s][0].exists()]
+    if missing:
+        print(f"missing sets (is ../shared/eval beside the repo?): {missing}", file=sys.stderr)
+        return 1
+    results = []
+    for name in args.sets:
+        t0 = time.perf_counter()
+        results.append(run_set(name, args.encoder))
+        print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
