@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -44,7 +44,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def near_duplicates(index: FaqIndex, threshold: float = NEAR_DUPLICATE_COSINE) -> list[tuple[str, str, float, str, str]]:
+def near_duplicates(index: FaqIndex,
+                    threshold: float = NEAR_DUPLICATE_COSINE) -> list[tuple[str, str, float, str, str]]:
     """Pairs of entries with phrasings so alike that no query can tell them apart."""
     found: dict[tuple[int, int], tuple[float, int, int]] = {}
     k = min(8, len(index.phrase_vecs))

@@ -35,7 +35,8 @@ def _gap(x: np.ndarray) -> np.ndarray:
     if len(x) < 2:
         return np.zeros_like(x)
     top2 = np.partition(x, len(x) - 2)[-2:]
-    return x - np.where(x >= top2[1], top2[0], top2[1])
+    out: np.ndarray = x - np.where(x >= top2[1], top2[0], top2[1])
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Calibrator:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        return p
 
 
 def fit_calibrator(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> Calibrator:
@@ -82,7 +84,8 @@ def fit_calibrator(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = Non
 
 def confidence_bin(conf: np.ndarray, bins: int = 10) -> np.ndarray:
     """Equal-width bin of each confidence; 1.0 falls in the last bin."""
-    return np.clip((np.asarray(conf, float) * bins).astype(int), 0, bins - 1)
+    out: np.ndarray = np.clip((np.asarray(conf, float) * bins).astype(int), 0, bins - 1)
+    return out
 
 
 def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -31,7 +31,8 @@ class EntryClassifier:
         """P(entry | query) for every entry."""
         z = self.weights @ qvec + self.bias
         z = np.exp(z - z.max())
-        return z / z.sum()
+        p: np.ndarray = z / z.sum()
+        return p
 
     def save(self, path: Path) -> None:
         np.savez(path, weights=self.weights, bias=self.bias)
@@ -50,9 +51,8 @@ def worth_fitting(n_entries: int, n_phrasings: int) -> bool:
 
 def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -> EntryClassifier:
     """Multinomial logistic regression (scikit-learn) from phrasing vectors to entry numbers."""
-    from sklearn.linear_model import LogisticRegression  # build time only
-
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression  # build time only
 
     model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-3)
     with warnings.catch_warnings():
@@ -62,6 +62,9 @@ def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -
     weights = np.zeros((n_entries, vecs.shape[1]), np.float32)
     # Entries with no training phrasing keep a very low bias: never predicted.
     bias = np.full(n_entries, -30.0, np.float32)
-    weights[model.classes_] = model.coef_ if len(model.classes_) > 2 else np.vstack([-model.coef_, model.coef_])
-    bias[model.classes_] = model.intercept_ if len(model.classes_) > 2 else [-model.intercept_[0], model.intercept_[0]]
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # sigmoid(z) is the softmax of (-z/2, z/2)
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    weights[model.classes_] = coef
+    bias[model.classes_] = intercept
     return EntryClassifier(weights, bias)

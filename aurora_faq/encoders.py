@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -41,7 +41,8 @@ class Encoder(Protocol):
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    out: np.ndarray = x / np.maximum(norms, 1e-12)
+    return out
 
 
 class E5Encoder:
@@ -176,7 +177,7 @@ def _build(spec: str) -> Encoder:
         return SentenceTransformerEncoder(spec[3:])
     if spec == "fake":
         return FakeEncoder()
-    builders = {"e5": E5Encoder, "use": USEEncoder}
+    builders: dict[str, Callable[[], Encoder]] = {"e5": E5Encoder, "use": USEEncoder}
     parts: list[tuple[str, float]] = []
     for part in spec.split("+"):
         name, _, weight = part.partition(":")

@@ -49,7 +49,7 @@ def _first_hit(j: Judged) -> int | None:
 
 
 def ndcg_at_10(j: Judged) -> float:
-    gains = j.query.grades or {r: 1 for r in j.query.relevant}
+    gains = j.query.grades or dict.fromkeys(j.query.relevant, 1)
     dcg = sum(gains.get(rid, 0) / math.log2(i + 2) for i, rid in enumerate(j.ranked[:10]))
     ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(gains.values(), reverse=True)[:10]))
     return dcg / ideal if ideal else 0.0

@@ -71,6 +71,7 @@ class FaqIndex:
 def make_ann(vecs: np.ndarray) -> Any:
     """Exact inner-product search for small FAQs, HNSW above HNSW_THRESHOLD rows."""
     dim = vecs.shape[1]
+    ann: Any
     if len(vecs) > HNSW_THRESHOLD:
         ann = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         ann.hnsw.efConstruction = 80

@@ -17,7 +17,6 @@ import numpy as np
 
 from .text import Tokenizer
 
-
 # bm25s logs every index build at DEBUG on its own logger.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
@@ -84,4 +83,5 @@ class LexicalIndex:
         best = sum(float(self._idf[vocab[t]]) if t in vocab else self._unknown_idf for t in tokens)
         best /= 1 + self._bm25.k1
         raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-        return np.minimum(raw / best, 1.0)
+        out: np.ndarray = np.minimum(raw / best, 1.0)
+        return out

@@ -161,7 +161,7 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
 
 
 def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,
-         extra: Sequence[Example] = (), default: RetrievalParams = RetrievalParams(),
+         extra: Sequence[Example] = (), default: RetrievalParams | None = None,
          ) -> tuple[RetrievalParams, dict[str, Calibrator | None], dict[str, float]]:
     """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples.
 
@@ -169,6 +169,7 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
         (params, calibrators by manifest key (None when there is too little to fit on),
         figures for the manifest)
     """
+    default = default or RetrievalParams()
     examples = _balance(self_examples(index, rows, default, oof), list(extra))
     params, mrr = fit_params(examples, default, index.classifier is not None)
     calibrator = _fit(examples, params)
