@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .calibration import confidence_bin, expected_calibration_error
+from .errors import QueryError
 from .faq import LabelledQuery
 from .search import Engine, SearchResult
 
@@ -178,11 +179,22 @@ def engine_search(engine: Engine) -> SearchFn:
     """`judge`'s search function over an in-process engine (the `/v1/search` code path)."""
 
     def run(batch: list[LabelledQuery], gold_out: bool) -> list[Outcome]:
-        exclude = [list(q.relevant) for q in batch] if gold_out else None
-        results = engine.search_many([q.query for q in batch], k=RANK_DEPTH, exclude=exclude)
-        return [_outcome(r) for r in results]
+        # A query the service would refuse with 422 (an empty line in a public set) counts as
+        # "no answer", as a client would see it.
+        valid = [q for q in batch if _acceptable(q.query)]
+        exclude = [list(q.relevant) for q in valid] if gold_out else None
+        results = iter(engine.search_many([q.query for q in valid], k=RANK_DEPTH, exclude=exclude))
+        return [_outcome(next(results)) if _acceptable(q.query) else ((), 0.0, "no_answer") for q in batch]
 
     return run
+
+
+def _acceptable(query: str) -> bool:
+    try:
+        Engine.check_query(query, RANK_DEPTH, None)
+    except QueryError:
+        return False
+    return True
 
 
 def _outcome(r: SearchResult) -> Outcome:

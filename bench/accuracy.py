@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         results.append(run_set(name, args.encoder))
         print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(table(results[-1:]), file=sys.stderr, flush=True)  # a crash later loses nothing
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))

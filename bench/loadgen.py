@@ -34,6 +34,12 @@ class Run:
     def rps(self) -> float:
         return self.n / self.wall_s if self.wall_s else 0.0
 
+    def merged(self, other: Run) -> Run:
+        """Both runs pooled, as if sent one after the other."""
+        return Run(np.concatenate([self.latencies, other.latencies]), np.concatenate([self.repeat, other.repeat]),
+                   self.wall_s + other.wall_s, self.errors + other.errors, self.cpu_s + other.cpu_s,
+                   self.client_cpu_s + other.client_cpu_s)
+
     def pct(self, q: float, which: str = "all") -> float:
         """Percentile `q` in ms, over all requests, `fresh` ones or `repeat` ones."""
         lat = self.latencies if which == "all" else self.latencies[self.repeat == (which == "repeat")]

@@ -41,7 +41,7 @@ def run_script(*argv: str, timeout: float = 300) -> str:
 # -- the harness, end to end ------------------------------------------------------------------
 
 def test_perf_quick_runs_every_local_target(tmp_path: Path) -> None:
-    out = run_script("bench/perf.py", "--quick", "--requests", "6", "--encoder", "fake",
+    out = run_script("bench/perf.py", "--quick", "--requests", "6", "--rounds", "2", "--encoder", "fake",
                      "--targets", "aurora,aurora+batch,naive", "--out", str(tmp_path))
     for name in ("encoder ×c", "encoder [c]", "aurora", "aurora+batch", "naive"):
         assert f"| {name} " in out

@@ -174,3 +174,21 @@ def test_evaluate_cli_fails_cleanly_on_a_bad_faq(evaluate_cli: ModuleType, tmp_p
     assert code != 0
     assert "line 1: 'answer' must be an object" in caplog.text
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_a_query_the_api_would_refuse_counts_as_no_answer() -> None:
+    from aurora_faq.evaluation import RANK_DEPTH, engine_search
+    from aurora_faq.faq import LabelledQuery
+
+    class Recorder:
+        asked: list[str] = []
+
+        def search_many(self, queries: list[str], k: int, exclude: object = None) -> list[object]:
+            assert k == RANK_DEPTH
+            self.asked.extend(queries)
+            return []
+
+    rec = Recorder()
+    out = engine_search(rec)([LabelledQuery("e", "   ", "en", ())], False)  # type: ignore[arg-type]
+    assert out == [((), 0.0, "no_answer")]
+    assert rec.asked == []
