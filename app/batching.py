@@ -1,10 +1,11 @@
 """Micro-batching: concurrent searches share one encoder call (`Engine.search_many`).
 
 Encoding one query per call leaves the encoder's batch path unused, and concurrent calls
-fight over the cores. Here every search joins a queue. When no batch is running, the first
-search runs at once, alone: there is no waiting window, so a lone shopper pays nothing.
-Searches that arrive while a batch runs wait, and run together as the next batch (up to
-`max_batch`), so the batch size follows the load by itself.
+fight over the cores. Here every search joins a queue. While fewer than `max_inflight`
+batches run, a search starts a batch at once, alone: there is no waiting window, so a lone
+shopper pays nothing. Searches that arrive while the batches run wait, and run together as
+the next batch (up to `max_batch`), so the batch size follows the load by itself. Two batches
+in flight let one batch's single-threaded stages (USE, ranking) overlap the next one's e5.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are
 plain `def`) take turns leading a batch. The leader of a batch hands the lead to the oldest
@@ -29,7 +30,7 @@ class _Job:
     lang: str | None
     category: str | None
     done: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
+    batch: list[_Job] | None = None  # set when this job's thread is to run that batch
     result: SearchResult | None = None
     error: BaseException | None = None
 
@@ -40,17 +41,20 @@ class MicroBatcher:
     Args:
         engine: the loaded engine.
         max_batch: most searches encoded in one call.
+        max_inflight: most batches running at once.
         cached: answers a search from the engine's cache without queueing, when given, so a
             repeated query never waits behind a running batch.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 32, cached: CacheLookup | None = None) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 32, max_inflight: int = 2,
+                 cached: CacheLookup | None = None) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self.max_inflight = max_inflight
         self._cached = cached
         self._lock = threading.Lock()
-        self._queue: list[_Job] = []
-        self._running = False
+        self._queue: list[_Job] = []  # waiting; never empty while fewer than max_inflight run
+        self._running = 0
 
     def search(self, query: str, k: int = 3, lang: str | None = None,
                category: str | None = None) -> SearchResult:
@@ -62,20 +66,25 @@ class MicroBatcher:
         job = _Job(query, k, lang, category)
         with self._lock:
             self._queue.append(job)
-            if not self._running:
-                self._running = job.lead = True
-        if not job.lead:
-            job.done.wait()
-        if job.lead and job.result is None and job.error is None:
-            self._run_batch()
+            if self._running < self.max_inflight:
+                self._running += 1
+                job.batch = self._take()
+        if job.batch is None:
+            job.done.wait()  # answered, or handed a batch to run
+        if job.batch is not None:
+            self._run(job.batch)
         if job.error is not None:
             raise job.error
         assert job.result is not None
         return job.result
 
-    def _run_batch(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+    def _take(self) -> list[_Job]:
+        """The next batch off the queue (the lock is held)."""
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        return batch
+
+    def _run(self, batch: list[_Job]) -> None:
+        successor = None
         try:
             groups: dict[tuple[int, str | None, str | None], list[_Job]] = {}
             for job in batch:
@@ -84,12 +93,13 @@ class MicroBatcher:
                 self._answer(jobs, k, lang, category)
         finally:
             with self._lock:
-                successor = self._queue[0] if self._queue else None
-                if successor is not None:
-                    successor.lead = True
+                if self._queue:  # the oldest waiting search runs the next batch
+                    nxt = self._take()
+                    successor, successor.batch = nxt[0], nxt
                 else:
-                    self._running = False
+                    self._running -= 1
             for job in batch:
+                job.batch = None
                 if job.result is None and job.error is None:  # interrupted before answering
                     job.error = RuntimeError("the search batch did not complete")
                 job.done.set()

@@ -101,7 +101,10 @@ def background_queries() -> list[LabelledQuery]:
 def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
                       queries: Sequence[LabelledQuery], params: RetrievalParams,
                       weight: float = 1.0) -> list[Example]:
-    """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope)."""
+    """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope).
+
+    Each answerable query is also asked with its relevant entries hidden: a near miss.
+    """
     if not queries:
         return []
     norm = [normalize(q.query) for q in queries]
@@ -110,6 +113,9 @@ def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     for q, n, v in zip(queries, norm, vecs, strict=True):
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
         out.append(Example(rank(index, v, n, params), gold, weight))
+        if gold:
+            hidden = np.fromiter(gold, np.int64)
+            out.append(Example(rank(index, v, n, params, exclude_entries=hidden), frozenset(), weight, True))
     return out
 
 

@@ -46,6 +46,7 @@ class Example:
     ranking: Ranking
     gold: frozenset[int]
     weight: float = 1.0
+    near_miss: bool = False  # unanswerable because its entry was hidden (vs off-topic)
 
 
 def pseudo_queries(index: FaqIndex, share: float = 0.2, seed: int = 0) -> list[int]:
@@ -87,13 +88,12 @@ def fit_params(examples: Sequence[Example], default: RetrievalParams,
     return best, best_mrr
 
 
-def _balance(own: list[Example], extra: list[Example]) -> list[Example]:
-    """Weight examples so answerable ones carry IN_SCOPE_PRIOR of the total; each source of
-    unanswerable ones (gold-out pseudo-queries, off-topic background) shares the rest."""
-    examples = own + extra
+def _balance(examples: list[Example]) -> list[Example]:
+    """Weight examples so answerable ones carry IN_SCOPE_PRIOR of the total; the two kinds of
+    unanswerable ones (near misses with their entry hidden, off-topic) share the rest."""
     pos = [ex for ex in examples if ex.gold]
-    gold_out = [ex for ex in own if not ex.gold]
-    off = [ex for ex in extra if not ex.gold]
+    gold_out = [ex for ex in examples if not ex.gold and ex.near_miss]
+    off = [ex for ex in examples if not ex.gold and not ex.near_miss]
     if not pos:
         return examples
     neg_total = sum(ex.weight for ex in pos) * (1 - IN_SCOPE_PRIOR) / IN_SCOPE_PRIOR
@@ -131,7 +131,7 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
         out.append(Example(rank(index, qvec, text, params, exclude_rows=hide, clf_proba=proba,
                                 lex_docs=lex), frozenset({entry})))
         out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
-                                clf_proba=proba, lex_docs=lex), frozenset()))
+                                clf_proba=proba, lex_docs=lex), frozenset(), near_miss=True))
     return out
 
 
@@ -170,7 +170,7 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
         figures for the manifest)
     """
     default = default or RetrievalParams()
-    examples = _balance(self_examples(index, rows, default, oof), list(extra))
+    examples = _balance(self_examples(index, rows, default, oof) + list(extra))
     params, mrr = fit_params(examples, default, index.classifier is not None)
     calibrator = _fit(examples, params)
     # Cross-language queries are ranked without the classifier (search.py); they get their

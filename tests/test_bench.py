@@ -153,7 +153,7 @@ def test_batcher_answers_like_the_engine_and_batches_concurrent_calls(engine: En
     expected = {q: [h.entry.id for h in engine.search(q).hits] for q in queries}
     slow = SlowBatches(engine)
     engine.search_many = slow  # type: ignore[method-assign,assignment]
-    batcher = MicroBatcher(engine, max_batch=4)
+    batcher = MicroBatcher(engine, max_batch=4, max_inflight=1)
     results = concurrently(batcher.search, queries)
     for q, r in zip(queries, results, strict=True):
         assert isinstance(r, SearchResult), r
@@ -164,7 +164,7 @@ def test_batcher_answers_like_the_engine_and_batches_concurrent_calls(engine: En
 
 def test_batcher_keeps_one_bad_query_from_failing_the_batch(engine: Engine) -> None:
     engine.search_many = SlowBatches(engine)  # type: ignore[method-assign,assignment]
-    batcher = MicroBatcher(engine)
+    batcher = MicroBatcher(engine, max_inflight=1)
     results = concurrently(batcher.search, ["送料はいくら", "\x00\x01", "how can i pay", "返品したい"])
     assert isinstance(results[1], QueryError)
     assert all(isinstance(r, SearchResult) for i, r in enumerate(results) if i != 1)
@@ -184,6 +184,21 @@ def test_batcher_answers_cache_hits_without_queueing(engine: Engine) -> None:
     engine.search_many = fail  # type: ignore[method-assign]
     assert MicroBatcher(engine, cached=lookup).search("送料はいくら") is cached
     assert asked == ["送料はいくら"]
+
+
+def test_batcher_runs_up_to_max_inflight_batches_at_once(engine: Engine) -> None:
+    slow = SlowBatches(engine, hold_s=0.0)
+    started = threading.Barrier(2, timeout=5)
+
+    def held(queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
+        started.wait()  # both batches must be running together to get past this
+        return slow(queries, **kwargs)
+
+    engine.search_many = held  # type: ignore[method-assign,assignment]
+    batcher = MicroBatcher(engine, max_inflight=2)
+    results = concurrently(batcher.search, ["送料はいくら", "how can i pay"])
+    assert all(isinstance(r, SearchResult) for r in results), results
+    assert slow.sizes == [1, 1]
 
 
 def test_batcher_lone_call_runs_at_once(engine: Engine) -> None:
