@@ -1,2 +1,2 @@
-"""Benchmarks: `bench/perf.py` (serving latency and throughput against peers) and
-`bench/build_bench.py` (index build time, memory, HNSW recall). See bench/README.md."""
+"""Benchmarks (see bench/README.md): `bench/perf.py` serves and loads the service against the
+encoder floor and two peers; `bench/build_bench.py` times index builds and HNSW recall."""
