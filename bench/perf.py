@@ -245,11 +245,9 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
                              and m.runs[c].pct(50) < results[peer].runs[c].pct(50) for c in levels)
                 checks.append((f"{name}: faster than {peer} (req/s and p50, every c)",
                                "yes" if faster else "no", faster))
-        rep = r1.pct(50, "repeat")
-        checks.append((f"{name}: repeated query, c={lo} HTTP round trip p50 (client included)",
-                       f"{rep:.2f} ms", rep < 1.0))
         startup = statistics.median(m.startup_s)
-        checks.append((f"{name}: ready ≤ 3 s after process start", f"{startup:.2f} s", startup <= 3.0))
+        checks.append((f"{name}: ready ≤ 3 s after process start (median of starts)",
+                       f"{startup:.2f} s (max {max(m.startup_s):.2f} s)", startup <= 3.0))
         rss = max(m.peak_rss_mb)
         checks.append((f"{name}: serving RSS < 500 MB (peak)", f"{rss:.0f} MiB", rss * 1.048576 < 500))
     if app_time is not None:
