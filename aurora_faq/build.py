@@ -24,7 +24,7 @@ from .faq import Entry, LabelledQuery, read_faq
 from .index import FORMAT_VERSION, FaqIndex, make_ann, write_index
 from .lexical import LexicalIndex
 from .search import RetrievalParams, rank
-from .text import Tokenizer, default_tokenizer, normalize
+from .text import default_tokenizer, normalize
 from .tuning import Example, fit_classifier, tune
 
 logger = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def background_queries() -> list[LabelledQuery]:
 
 
 def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
-                      queries: Sequence[LabelledQuery], params: RetrievalParams,
-                      weight: float = 1.0) -> list[Example]:
+                      queries: Sequence[LabelledQuery], params: RetrievalParams) -> list[Example]:
     """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope).
 
     Each answerable query is also asked with its relevant entries hidden: a near miss.
@@ -112,16 +111,16 @@ def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     out = []
     for q, n, v in zip(queries, norm, vecs, strict=True):
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, n, params), gold, weight))
+        out.append(Example(rank(index, v, n, params), gold))
         if gold:
             hidden = np.fromiter(gold, np.int64)
-            out.append(Example(rank(index, v, n, params, exclude_entries=hidden), frozenset(), weight, True))
+            out.append(Example(rank(index, v, n, params, exclude_entries=hidden), frozenset(), near_miss=True))
     return out
 
 
 def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | None = None,
                 calibration_queries: Sequence[LabelledQuery] = (),
-                progress: ProgressFn | None = None, tokenizer: Tokenizer | None = None) -> dict[str, Any]:
+                progress: ProgressFn | None = None) -> dict[str, Any]:
     """Validate, embed, tune and atomically write an index. Returns its manifest.
 
     Raises:

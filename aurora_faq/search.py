@@ -98,7 +98,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         hidden = np.isin(row_ids, exclude_rows)
         sims = np.where(hidden, -1.0, sims)
         lex_rows = np.where(hidden, 0.0, lex_rows)
-    seg = np.concatenate([[0], np.cumsum(ends - starts)[:-1]]).astype(np.int64)
+    seg = _offsets(ends - starts)
     phrase = np.maximum.reduceat(sims, seg)
     # Which row gave each maximum: the first row of each segment that equals it.
     seg_of_row = np.repeat(np.arange(len(cand)), ends - starts)
@@ -109,7 +109,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
 
     a_starts, a_ends = index.answer_start[cand], index.answer_start[cand + 1]
     a_rows = _ranges(a_starts, a_ends)
-    a_seg = np.concatenate([[0], np.cumsum(a_ends - a_starts)[:-1]]).astype(np.int64)
+    a_seg = _offsets(a_ends - a_starts)
     answer = np.maximum.reduceat(index.answer_vecs[a_rows] @ qvec, a_seg)
     lex_answer = np.maximum.reduceat(lex_docs[n_rows + a_rows], a_seg)
     lexical = np.maximum(lex_phrase, lex_answer)
@@ -127,10 +127,16 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
                    index.lexical.known_share(query, hidden_docs))
 
 
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """Where each of consecutive segments of these lengths starts."""
+    out: np.ndarray = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return out
+
+
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The concatenation of arange(s, e) for each pair, without a Python loop."""
     lengths = ends - starts
-    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    shift = np.repeat(starts - _offsets(lengths), lengths)
     out: np.ndarray = shift + np.arange(lengths.sum())
     return out
 
