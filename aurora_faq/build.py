@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn.linear_model  # noqa: F401  (loads scipy's BLAS before threadpool_limits below)
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .embed_cache import EmbeddingCache, ProgressFn
@@ -131,11 +133,14 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     cache = EmbeddingCache(cache_dir, encoder.name)
     index = embed_entries(entries, encoder, cache, progress)
     embedded = time.perf_counter()
-    rows, oof = fit_classifier(index)
-    extra = labelled_examples(index, encoder, cache, calibration_queries, RetrievalParams()) + \
-        labelled_examples(index, encoder, cache, background_queries(), RetrievalParams())
-    cache.save()
-    params, calibrators, stats = tune(index, rows, oof, extra)
+    # Many small BLAS calls: OpenBLAS threads only fight each other (and any other load) over
+    # two cores here; one thread fitted Aurora's classifier in 0.04 s instead of 6.6 s.
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows, oof = fit_classifier(index)
+        extra = labelled_examples(index, encoder, cache, calibration_queries, RetrievalParams()) + \
+            labelled_examples(index, encoder, cache, background_queries(), RetrievalParams())
+        cache.save()
+        params, calibrators, stats = tune(index, rows, oof, extra)
     dups = near_duplicates(index)
     for a, b, s, ta, tb in dups[:20]:
         logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)

@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 MIN_PHRASINGS_PER_ENTRY = 4.0  # below this on average there is nothing to learn a class from
 MAX_ENTRIES = 1000  # softmax fitting cost grows with entries × phrasings
-REGULARIZATION_C = 10.0
+# On standardized features. Fitting raw unit vectors instead let lbfgs stop after 0-1
+# iterations on CLINC150 and BANKING77 (gradients under its tolerance): a constant classifier.
+REGULARIZATION_C = 0.1
 
 
 @dataclass(frozen=True)
@@ -50,21 +52,28 @@ def worth_fitting(n_entries: int, n_phrasings: int) -> bool:
 
 
 def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -> EntryClassifier:
-    """Multinomial logistic regression (scikit-learn) from phrasing vectors to entry numbers."""
+    """Multinomial logistic regression (scikit-learn) from phrasing vectors to entry numbers.
+
+    Features are standardized for the fit; the scaling is folded into the stored weights, so
+    applying the classifier stays one matrix-vector product.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression  # build time only
 
-    model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-3)
+    mean = vecs.mean(axis=0)
+    scale = np.where(vecs.std(axis=0) > 1e-6, vecs.std(axis=0), 1.0)
+    model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         # 200 iterations are enough for ranking; full convergence costs minutes on CLINC150.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(vecs, labels)
+        model.fit((vecs - mean) / scale, labels)
     weights = np.zeros((n_entries, vecs.shape[1]), np.float32)
     # Entries with no training phrasing keep a very low bias: never predicted.
     bias = np.full(n_entries, -30.0, np.float32)
     coef, intercept = model.coef_, model.intercept_
     if len(model.classes_) == 2:  # sigmoid(z) is the softmax of (-z/2, z/2)
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    coef = coef / scale  # W((x - m)/s) + b = (W/s)x + (b - (W/s)m)
     weights[model.classes_] = coef
-    bias[model.classes_] = intercept
+    bias[model.classes_] = intercept - coef @ mean
     return EntryClassifier(weights, bias)

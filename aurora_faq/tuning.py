@@ -65,14 +65,22 @@ def _rescore(r: Ranking, p: RetrievalParams) -> Ranking:
     return replace(r, score=p.combine(r.phrase, r.answer, r.lexical, r.clf))
 
 
-def _mrr(examples: Sequence[Example], p: RetrievalParams) -> float:
-    total = 0.0
+def _mrr_grid(examples: Sequence[Example], grid: Sequence[RetrievalParams]) -> np.ndarray:
+    """MRR of every parameter set in `grid` at once (a candidate tied with the gold ranks below it)."""
+    # combine() is linear in the components: one (candidates × 4) @ (4 × grid) product per example.
+    coef = np.array([[1 - p.answer_weight, p.answer_weight, p.lexical_weight, p.classifier_weight]
+                     for p in grid]).T
+    total = np.zeros(len(grid))
     for ex in examples:
-        r = _rescore(ex.ranking, p)
-        order = r.entries[r.order()]
-        hits = np.flatnonzero(np.isin(order, list(ex.gold)))
-        total += 1.0 / (hits[0] + 1) if len(hits) else 0.0
-    return total / max(len(examples), 1)
+        r = ex.ranking
+        gold = np.isin(r.entries, list(ex.gold))
+        if not gold.any():
+            continue
+        scores = np.column_stack([r.phrase, r.answer, r.lexical, r.clf]) @ coef
+        best_gold = scores[gold].max(axis=0)
+        total += 1.0 / (1 + (scores[~gold] > best_gold).sum(axis=0))
+    out: np.ndarray = total / max(len(examples), 1)
+    return out
 
 
 def fit_params(examples: Sequence[Example], default: RetrievalParams,
@@ -84,8 +92,9 @@ def fit_params(examples: Sequence[Example], default: RetrievalParams,
     clf_weights = CLASSIFIER_WEIGHTS if with_classifier else (0.0,)
     grid = [RetrievalParams(a, lw, c)
             for a, lw, c in itertools.product(ANSWER_WEIGHTS, LEXICAL_WEIGHTS, clf_weights)]
-    best_mrr, _, best = max((_mrr(positives, p), -i, p) for i, p in enumerate(grid))
-    return best, best_mrr
+    mrr = _mrr_grid(positives, grid)
+    best = int(np.argmax(mrr))  # the first of equals: the grid lists lighter weights first
+    return grid[best], float(mrr[best])
 
 
 def _balance(examples: list[Example]) -> list[Example]:
