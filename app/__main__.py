@@ -33,9 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"invalid settings:\n{e}")
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One worker: each would load its own copy of the model and index.
+    # One worker: each would load its own copy of the model and index. No access log: its
+    # lines would carry the query string, i.e. the shopper's text (the search route logs each
+    # search without it), and cost a formatted line per request.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, workers=1)
+                log_level=settings.log_level, workers=1, access_log=False)
     return 0
 
 

@@ -1,11 +1,15 @@
 """Micro-batching: concurrent searches share one encoder call (`Engine.search_many`).
 
-Encoding one query per call leaves the encoder's batch path unused, and concurrent calls
-fight over the cores. Here every search joins a queue. While fewer than `max_inflight`
-batches run, a search starts a batch at once, alone: there is no waiting window, so a lone
-shopper pays nothing. Searches that arrive while the batches run wait, and run together as
-the next batch (up to `max_batch`), so the batch size follows the load by itself. Two batches
-in flight let one batch's single-threaded stages (USE, ranking) overlap the next one's e5.
+The service puts one in front of its engine (`app.main.make_batcher`; `AURORA_BATCH_MAX=1`
+turns it off). Encoding one query per call leaves the encoder's batch path unused, and
+concurrent calls fight over the cores. Here every search joins a queue. While fewer than
+`max_inflight` batches run, a search starts a batch at once, alone: there is no waiting
+window, so a lone shopper pays nothing. Searches that arrive while the batches run wait, and
+run together as the next batch (up to `max_batch`), so the batch size follows the load by
+itself. A second batch in flight (`AURORA_BATCH_INFLIGHT=2`) lets one batch's single-threaded
+stages (USE, ranking) overlap the next one's e5, at the price of two e5 calls sharing the
+cores; which wins depends on the load (bench/README.md), one is the default.
+A search already in the engine's cache (`cached`) is answered before it could queue.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are
 plain `def`) take turns leading a batch. The leader of a batch hands the lead to the oldest
@@ -46,7 +50,7 @@ class MicroBatcher:
             repeated query never waits behind a running batch.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 32, max_inflight: int = 2,
+    def __init__(self, engine: Engine, max_batch: int = 32, max_inflight: int = 1,
                  cached: CacheLookup | None = None) -> None:
         self.engine = engine
         self.max_batch = max_batch

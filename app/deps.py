@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from fastapi import Request
 
 from aurora_faq.errors import IndexUnavailableError
-from aurora_faq.search import Engine
+from aurora_faq.search import Engine, SearchResult
+
+
+class Searcher(Protocol):
+    """What answers a search: the engine itself, or the micro-batcher in front of it."""
+
+    def search(self, query: str, k: int = 3, lang: str | None = None,
+               category: str | None = None) -> SearchResult: ...
 
 
 def current_engine(request: Request) -> Engine:
@@ -25,3 +34,14 @@ def current_engine(request: Request) -> Engine:
         # A fresh exception each time: re-raising one instance would grow its traceback forever.
         raise type(error)(*error.args)
     return engine
+
+
+def current_searcher(request: Request) -> Searcher:
+    """The micro-batcher when the service batches searches (the default), else the engine.
+
+    Raises:
+        IndexUnavailableError: as `current_engine`.
+    """
+    engine = current_engine(request)
+    searcher: Searcher | None = request.app.state.batcher
+    return engine if searcher is None else searcher

@@ -15,6 +15,7 @@ from aurora_faq.index import load_index, read_manifest
 from aurora_faq.search import Engine, Thresholds
 from aurora_faq.text import default_tokenizer
 
+from .batching import MicroBatcher
 from .errors import register_error_handlers
 from .routes import faq, health, search
 from .settings import Settings, get_settings
@@ -48,6 +49,17 @@ def load_engine(settings: Settings) -> Engine:
     )
 
 
+def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
+    """The micro-batcher `settings` ask for in front of `engine`, or None when batching is off.
+
+    A question already in the engine's cache is answered at once, never queued behind a batch.
+    """
+    if settings.batch_max <= 1:
+        return None
+    return MicroBatcher(engine, max_batch=settings.batch_max, max_inflight=settings.batch_inflight,
+                        cached=engine.cached)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.engine is None:
@@ -61,6 +73,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine: Engine | None = app.state.engine
     if engine is not None:
         app.state.index_error = None
+        app.state.batcher = make_batcher(engine, app.state.settings)
         logger.info("serving %d FAQ entries (index %s, encoder %s)", len(engine.index.entries),
                     engine.index.version, engine.encoder.name)
     yield
@@ -84,6 +97,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.settings = settings or get_settings()
     app.state.engine = engine
+    app.state.batcher = None
     app.state.index_error = None
     register_error_handlers(app)
     app.include_router(search.router)

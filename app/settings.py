@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         "Please contact us on our official LINE account and include your order number."
     )
     cache_size: int = Field(1024, ge=0)
+    # Micro-batching (app/batching.py): concurrent searches share one encoder call.
+    batch_max: int = Field(32, ge=1, le=256, description="most searches encoded together; 1 turns batching off")
+    batch_inflight: int = Field(1, ge=1, le=8, description="most batches encoding at once")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)  # 0: any free port
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -81,7 +81,14 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     if n_rows > HNSW_THRESHOLD:
         _, rows = index.ann.search(qvec[None, :], _ANN_CANDIDATES)
         rows = rows[0][rows[0] >= 0]
-        lex_top = np.argpartition(-lex_docs[:n_rows], min(32, n_rows - 1))[:32]
+        # The best lexical rows. Partitioning all rows is costly at this size; when enough
+        # score within half of the best, the best are among them.
+        lex, n_lex = lex_docs[:n_rows], min(32, n_rows)
+        near = np.flatnonzero(lex >= 0.5 * lex.max())
+        if len(near) >= n_lex:
+            lex_top = near[np.argpartition(lex[near], len(near) - n_lex)[-n_lex:]]
+        else:
+            lex_top = np.argpartition(lex, n_rows - n_lex)[-n_lex:]
         cand = np.unique(np.concatenate([index.phrase_entry[rows], index.phrase_entry[lex_top]]))
     else:
         cand = np.arange(len(index.entries))
@@ -298,3 +305,17 @@ class Engine:
             self._cache[key] = value
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+
+    def cached(self, query: str, k: int = 3, lang: str | None = None,
+               category: str | None = None) -> SearchResult | None:
+        """What `search` would answer from the LRU cache alone, or None if it would have to search.
+
+        The service's micro-batcher asks this first, so a repeated question never waits for a batch.
+
+        Raises:
+            QueryError: for input the caller must fix, as `search` does.
+        """
+        self.check_query(query, k, lang)
+        # The key `search_many` makes for a query with no exclusions.
+        hit = self._cache_get((normalize(query), k, lang, category, np.zeros(0, np.int64).tobytes()))
+        return None if hit is None else replace(hit, query=query)

@@ -1,7 +1,7 @@
 """Serving benchmark: this service against the encoder floor and two peers, same queries, same encoder.
 
     .venv/bin/python bench/perf.py [--requests 200] [--levels 1,4,16] [--quick]
-                                   [--targets aurora,aurora+batch,naive,txtai] [--encoder e5+use]
+                                   [--targets aurora,aurora-nobatch,naive,txtai] [--encoder e5+use]
 
 For each concurrency level (1, 4, 16 closed-loop clients, httpx on 127.0.0.1) every target gets
 the same mix of labelled shopper questions (ja and en, 20% repeats), each on a freshly started
@@ -9,8 +9,8 @@ server (so no level finds the previous one's queries in a cache):
 
   encoder ×c      the floor: the encoder alone in-process, c threads one query per call
   encoder [c]     the encoder alone, c queries per call (what batching can reach)
-  aurora          this service as shipped: `python -m app`
-  aurora+batch    the same with app/batching.py wired in (bench/batched_app.py)
+  aurora          this service as shipped: `python -m app` (searches micro-batched)
+  aurora-nobatch  the same with micro-batching off (AURORA_BATCH_MAX=1)
   naive           FastAPI + encoder + flat FAISS (bench/naive_app.py)
   txtai           txtai's API app, external transform = the same encoder (bench/txtai_peer.py;
                   installed on first use into bench/.venv-txtai)
@@ -48,7 +48,8 @@ from bench.workload import Request, make_mixes, read_query_texts, warmup_texts  
 logger = logging.getLogger("bench.perf")
 
 REPO = servers.REPO
-ALL_TARGETS = ("aurora", "aurora+batch", "naive", "txtai")
+ALL_TARGETS = ("aurora", "aurora-nobatch", "naive", "txtai")
+OURS = ("aurora", "aurora-nobatch")
 FLOOR, FLOOR_BATCH = "encoder ×c", "encoder [c]"
 
 
@@ -84,7 +85,7 @@ def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> str:
 def build_targets(names: Sequence[str], faq: Path, encoder: str, work: Path) -> list[servers.Target]:
     """Indexes each target needs, built into `work`; txtai's virtualenv installed if missing."""
     out = []
-    if {"aurora", "aurora+batch"} & set(names):
+    if set(OURS) & set(names):
         index = work / "aurora-index"
         # A private embedding cache: the run depends on nothing left in .cache by earlier builds.
         run_child([sys.executable, "scripts/build_index.py", "--faq", str(faq), "--out", str(index),
@@ -92,8 +93,8 @@ def build_targets(names: Sequence[str], faq: Path, encoder: str, work: Path) -> 
     for name in names:
         if name == "aurora":
             out.append(servers.aurora(work / "aurora-index", encoder))
-        elif name == "aurora+batch":
-            out.append(servers.aurora_batched(work / "aurora-index", encoder))
+        elif name == "aurora-nobatch":
+            out.append(servers.aurora_unbatched(work / "aurora-index", encoder))
         elif name == "naive":
             out.append(servers.naive(faq, encoder))
         elif name == "txtai":
@@ -209,7 +210,7 @@ def process_table(results: dict[str, Measured]) -> str:
 
 
 def ratio_table(results: dict[str, Measured], levels: Sequence[int]) -> str:
-    ours = [n for n in ("aurora", "aurora+batch") if n in results]
+    ours = [n for n in OURS if n in results]
     peers = [n for n in ("naive", "txtai") if n in results]
     rows = []
     for level in levels:
@@ -227,7 +228,7 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
     checks = []
     lo, hi = min(levels), max(levels)
     floor = results[FLOOR].runs
-    for name in ("aurora", "aurora+batch"):
+    for name in OURS:
         if name not in results:
             continue
         m = results[name]
@@ -277,7 +278,7 @@ def report(results: dict[str, Measured], levels: Sequence[int], args: argparse.N
     ]
     if app_time is not None:
         lines += [app_time_table(app_time), ""]
-    if {"naive", "txtai"} & results.keys() and {"aurora", "aurora+batch"} & results.keys():
+    if {"naive", "txtai"} & results.keys() and set(OURS) & results.keys():
         lines += ["Ratios (above 1: ours is better):", "", ratio_table(results, levels), ""]
     if checks:
         lines += ["Targets:", "", markdown(["target", "measured", "met"],

@@ -109,26 +109,27 @@ def memory(server: Server) -> dict[str, float]:
 # -- the targets ------------------------------------------------------------------------------
 
 def aurora(index: Path, encoder: str, python: str = sys.executable) -> Target:
-    """This service, its full pipeline, as shipped: `python -m app`."""
+    """This service, its full pipeline, as shipped: `python -m app` (searches micro-batched)."""
     return Target(
         name="aurora",
         argv=[python, "-m", "app", "--host", HOST, "--port", "{port}", "--index", str(index),
               "--encoder", encoder],
         request=lambda q: ("/v1/search", {"q": q, "k": "3"}),
         ready_path="/readyz",
-        note="python -m app (hybrid dense+BM25, calibration, LRU cache)",
+        note="python -m app (hybrid dense+BM25, calibration, LRU cache, micro-batching)",
     )
 
 
-def aurora_batched(index: Path, encoder: str, python: str = sys.executable) -> Target:
-    """This service with the micro-batcher of app/batching.py wired in (bench/batched_app.py)."""
+def aurora_unbatched(index: Path, encoder: str, python: str = sys.executable) -> Target:
+    """The same with micro-batching turned off (AURORA_BATCH_MAX=1): one encoder call a request."""
     base = aurora(index, encoder, python)
     return Target(
-        name="aurora+batch",
-        argv=[python, str(REPO / "bench" / "batched_app.py"), *base.argv[3:]],
+        name="aurora-nobatch",
+        argv=base.argv,
         request=base.request,
         ready_path="/readyz",
-        note="the same, searches micro-batched (proposal; bench/batched_app.py)",
+        env={"AURORA_BATCH_MAX": "1"},
+        note="the same, AURORA_BATCH_MAX=1: no micro-batching",
     )
 
 

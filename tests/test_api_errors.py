@@ -194,12 +194,19 @@ class _BrokenEngine:
     def __init__(self, real: Any) -> None:
         self.index, self.encoder = real.index, real.encoder
 
+    def cached(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def search(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in the engine")
 
+    search_many = search  # what the micro-batcher calls
 
-def test_unexpected_errors_are_500_in_the_envelope_and_logged(settings: Settings,
+
+@pytest.mark.parametrize("batch_max", [1, 32], ids=["unbatched", "batched"])
+def test_unexpected_errors_are_500_in_the_envelope_and_logged(settings: Settings, batch_max: int,
                                                               caplog: pytest.LogCaptureFixture) -> None:
+    settings = settings.model_copy(update={"batch_max": batch_max})
     app = create_app(settings, engine=_BrokenEngine(load_engine(settings)))  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR, logger="app.errors"), \
             TestClient(app, raise_server_exceptions=False) as client:

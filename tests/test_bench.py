@@ -1,5 +1,5 @@
 """The benchmark harness runs on a tiny configuration (fake encoder, a handful of requests), and
-its parts behave: query mixes, synthetic FAQs, /proc readers, tables, the micro-batcher.
+its parts behave: query mixes, synthetic FAQs, /proc readers, tables.
 
 No timing is asserted anywhere: the benchmarks print figures, these tests only check they run.
 """
@@ -8,22 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pytest
-
-from app.batching import MicroBatcher
-from aurora_faq.encoders import FakeEncoder
-from aurora_faq.errors import QueryError
 from aurora_faq.faq import parse_faq
-from aurora_faq.index import load_index
-from aurora_faq.search import Engine, SearchResult
-from aurora_faq.text import default_tokenizer
 from bench import procstat, synth_faq
 from bench.table import markdown
 from bench.workload import make_mixes, read_query_texts, warmup_texts
@@ -42,8 +29,8 @@ def run_script(*argv: str, timeout: float = 300) -> str:
 
 def test_perf_quick_runs_every_local_target(tmp_path: Path) -> None:
     out = run_script("bench/perf.py", "--quick", "--requests", "6", "--rounds", "2", "--encoder", "fake",
-                     "--targets", "aurora,aurora+batch,naive", "--out", str(tmp_path))
-    for name in ("encoder ×c", "encoder [c]", "aurora", "aurora+batch", "naive"):
+                     "--targets", "aurora,aurora-nobatch,naive", "--out", str(tmp_path))
+    for name in ("encoder ×c", "encoder [c]", "aurora", "aurora-nobatch", "naive"):
         assert f"| {name} " in out
     assert "server time, in-process ASGI" in out
     assert "Targets:" in out
@@ -103,106 +90,3 @@ def test_markdown_table_aligns_numbers() -> None:
     assert lines[1].endswith(":|")
     assert lines[2] == "| a    |  1.2 |" or lines[2] == "| a    |  1.3 |"
     assert len({len(line) for line in lines}) == 1
-
-
-# -- the micro-batcher ------------------------------------------------------------------------
-
-@pytest.fixture
-def engine(index_dir: Path) -> Engine:
-    return Engine(load_index(index_dir, "fake", default_tokenizer()), FakeEncoder(), cache_size=0)
-
-
-class SlowBatches:
-    """Wraps `Engine.search_many`: records batch sizes, holds the first call so others queue."""
-
-    def __init__(self, engine: Engine, hold_s: float = 0.2) -> None:
-        self.sizes: list[int] = []
-        self._inner = engine.search_many
-        self._hold = hold_s
-
-    def __call__(self, queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
-        self.sizes.append(len(queries))
-        if len(self.sizes) == 1:
-            time.sleep(self._hold)
-        return self._inner(queries, **kwargs)
-
-
-def concurrently(fn: Any, args: Sequence[Any]) -> list[Any]:
-    """Call fn(arg) for every arg from its own thread, all released together; results or errors."""
-    out: list[Any] = [None] * len(args)
-    gate = threading.Barrier(len(args))
-
-    def run(i: int) -> None:
-        gate.wait()
-        time.sleep(0.01 * (i > 0))  # the first gets the lead; the rest arrive while it runs
-        try:
-            out[i] = fn(args[i])
-        except Exception as e:  # returned, checked by the test
-            out[i] = e
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(args))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return out
-
-
-def test_batcher_answers_like_the_engine_and_batches_concurrent_calls(engine: Engine) -> None:
-    queries = ["送料はいくら", "how can i pay", "返品したい", "coupon code", "配送日時の指定", "order status"]
-    expected = {q: [h.entry.id for h in engine.search(q).hits] for q in queries}
-    slow = SlowBatches(engine)
-    engine.search_many = slow  # type: ignore[method-assign,assignment]
-    batcher = MicroBatcher(engine, max_batch=4, max_inflight=1)
-    results = concurrently(batcher.search, queries)
-    for q, r in zip(queries, results, strict=True):
-        assert isinstance(r, SearchResult), r
-        assert r.query == q and [h.entry.id for h in r.hits] == expected[q]
-    assert sum(slow.sizes) == len(queries)
-    assert max(slow.sizes) > 1 and max(slow.sizes) <= 4
-
-
-def test_batcher_keeps_one_bad_query_from_failing_the_batch(engine: Engine) -> None:
-    engine.search_many = SlowBatches(engine)  # type: ignore[method-assign,assignment]
-    batcher = MicroBatcher(engine, max_inflight=1)
-    results = concurrently(batcher.search, ["送料はいくら", "\x00\x01", "how can i pay", "返品したい"])
-    assert isinstance(results[1], QueryError)
-    assert all(isinstance(r, SearchResult) for i, r in enumerate(results) if i != 1)
-
-
-def test_batcher_answers_cache_hits_without_queueing(engine: Engine) -> None:
-    cached = engine.search("送料はいくら")
-    asked: list[str] = []
-
-    def lookup(query: str, k: int, lang: str | None, category: str | None) -> SearchResult | None:
-        asked.append(query)
-        return cached if query == "送料はいくら" else None
-
-    def fail(*args: Any, **kwargs: Any) -> list[SearchResult]:
-        raise AssertionError("a cache hit must not reach the encoder")
-
-    engine.search_many = fail  # type: ignore[method-assign]
-    assert MicroBatcher(engine, cached=lookup).search("送料はいくら") is cached
-    assert asked == ["送料はいくら"]
-
-
-def test_batcher_runs_up_to_max_inflight_batches_at_once(engine: Engine) -> None:
-    slow = SlowBatches(engine, hold_s=0.0)
-    started = threading.Barrier(2, timeout=5)
-
-    def held(queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
-        started.wait()  # both batches must be running together to get past this
-        return slow(queries, **kwargs)
-
-    engine.search_many = held  # type: ignore[method-assign,assignment]
-    batcher = MicroBatcher(engine, max_inflight=2)
-    results = concurrently(batcher.search, ["送料はいくら", "how can i pay"])
-    assert all(isinstance(r, SearchResult) for r in results), results
-    assert slow.sizes == [1, 1]
-
-
-def test_batcher_lone_call_runs_at_once(engine: Engine) -> None:
-    batcher = MicroBatcher(engine)
-    result = batcher.search("how can i pay", k=2, lang="en")
-    assert len(result.hits) <= 2 and result.lang == "en"
-    assert np.isfinite([h.score for h in result.hits]).all()
