@@ -27,7 +27,7 @@ from .index import FORMAT_VERSION, FaqIndex, make_ann, write_index
 from .lexical import LexicalIndex
 from .search import RetrievalParams, rank
 from .text import default_tokenizer, normalize
-from .tuning import Example, fit_classifier, tune
+from .tuning import Example, fit_classifier, refit_classifier, tune
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
             labelled_examples(index, encoder, cache, background_queries(), RetrievalParams())
         cache.save()
         params, calibrators, stats = tune(index, rows, oof, extra)
+        refit_classifier(index, oof)
     dups = near_duplicates(index)
     for a, b, s, ta, tb in dups[:20]:
         logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)

@@ -119,6 +119,32 @@ def sweep(rows: Sequence[Judged]) -> list[dict[str, float]]:
     return out
 
 
+def choose_threshold(rows: Sequence[Judged], min_refused: float) -> float:
+    """The answer threshold with the best in-scope accuracy among those refusing at least
+    `min_refused` of what should not be answered (the highest such threshold on ties)."""
+    ins = np.array([j.confidence for j in rows if j.in_scope])
+    ok = np.array([j.top_correct for j in rows if j.in_scope], bool)
+    outs = np.array([j.confidence for j in rows if not j.in_scope])
+    best, best_acc = 1.0 + 1e-9, -1.0
+    for t in np.unique(np.concatenate([ins, outs, [1.0 + 1e-9]])):
+        if outs.size and (outs < t).mean() < min_refused:
+            continue
+        acc = float(((ins >= t) & ok).mean()) if ins.size else 0.0
+        if acc >= best_acc:
+            best, best_acc = float(t), acc
+    return best
+
+
+def at_threshold(rows: Sequence[Judged], threshold: float) -> dict[str, float | None]:
+    """In-scope accuracy and refusal had the answer threshold been `threshold`."""
+    ins = [j for j in rows if j.in_scope]
+    outs = [j for j in rows if not j.in_scope]
+    return {"threshold": threshold,
+            "in_scope_accuracy": float(np.mean([j.confidence >= threshold and j.top_correct for j in ins]))
+            if ins else None,
+            "refused_rate": float(np.mean([j.confidence < threshold for j in outs])) if outs else None}
+
+
 def reliability(rows: Sequence[Judged], bins: int = 10) -> list[dict[str, float]]:
     """Per confidence bin: count, mean confidence, observed accuracy of the top answer."""
     conf = np.array([j.confidence for j in rows])

@@ -124,6 +124,11 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     if clf_proba is None and index.classifier is not None:
         clf_proba = index.classifier.proba(qvec)
     clf = clf_proba[cand] if clf_proba is not None else np.zeros(len(cand))
+    if clf_proba is not None and exclude_entries is not None and len(exclude_entries):
+        # A classifier fitted without the hidden entries would spread their probability over
+        # the rest (same logits, softmax over fewer classes). Without this, near misses made
+        # by hiding an entry look unlike real ones, where the softmax is confidently wrong.
+        clf = clf / max(1.0 - float(clf_proba[exclude_entries].sum()), 1e-9)
     score = params.combine(phrase, answer, lexical, clf)
     # Agreement: how many of the closest phrasings overall belong to each candidate.
     top_rows = row_ids[np.argsort(-sims)[:_AGREE_ROWS]]

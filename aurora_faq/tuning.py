@@ -149,7 +149,8 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
 
     Small FAQs: every usable alternate is a pseudo-query, scored by a classifier from the
     K-fold that did not see it (`oof`); the served classifier sees everything. Large FAQs: a
-    held-out sample, never seen by the one classifier fitted (`oof` is None).
+    held-out sample, never seen by the classifier used for tuning (`oof` is None); call
+    `refit_classifier` after tuning so the served one learns from the sample too.
     """
     n = len(index.phrase_vecs)
     rows = pseudo_queries(index, share=1.0 if n <= KFOLD_MAX_PHRASINGS else PSEUDO_SHARE)
@@ -167,6 +168,12 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
         oof.update({int(r): model.proba(index.phrase_vecs[r]) for r in fold})
     index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
     return rows, oof
+
+
+def refit_classifier(index: FaqIndex, oof: dict[int, np.ndarray] | None) -> None:
+    """After tuning on a held-out sample, fit the served classifier on every phrasing."""
+    if index.classifier is not None and oof is None:
+        index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
 
 
 def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from aurora_faq.evaluation import Judged, auroc, judge, ndcg_at_10, report, summarize
+from aurora_faq.evaluation import (Judged, at_threshold, auroc, choose_threshold, judge, ndcg_at_10, report,
+                                   summarize)
 from aurora_faq.faq import LabelledQuery
 
 METRICS = {"queries", "in_scope", "out_of_scope", "recall_at_1", "recall_at_5", "mrr", "ndcg_at_10", "auroc",
@@ -90,6 +91,17 @@ def test_auroc_by_hand(pos: list[float], neg: list[float], expected: float) -> N
 def test_auroc_needs_both_classes() -> None:
     assert auroc([], [0.5]) is None
     assert auroc([0.5], []) is None
+
+
+def test_choose_threshold_by_hand(rows: list[Judged]) -> None:
+    # Should not be answered: q5 (0.9), q6 (0.1), q1 gold-out (0.2). Refusing two of three
+    # needs t > 0.2; the lowest such threshold among the confidences is 0.4, where q1 (0.9,
+    # right) stays answered and q2 (0.6, wrong) does not count: accuracy 1/4 from 0.4 up to
+    # 0.9, so the highest threshold with it, 0.9, is chosen. Refusing all three needs t > 0.9.
+    assert choose_threshold(rows, 2 / 3) == 0.9
+    assert choose_threshold(rows, 1.0) > 0.9
+    assert at_threshold(rows, 0.9) == {"threshold": 0.9, "in_scope_accuracy": 0.25, "refused_rate": 2 / 3}
+    assert at_threshold(rows, 0.0)["refused_rate"] == 0.0
 
 
 def test_empty_groups_give_none_not_zero() -> None:
