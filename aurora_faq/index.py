@@ -11,6 +11,7 @@ index/
   phrases.faiss     FAISS inner-product index over phrases.npy (flat, or IVF when large)
   lexical/          bm25s index over phrasings then answers
   classifier.npz    softmax entry classifier (only for FAQs with many alternates an entry)
+  background.npy    vectors of built-in off-topic questions (a confidence signal, calibration.py)
 
 Written beside the target and renamed into place, so a reader never sees half an index.
 """
@@ -34,7 +35,7 @@ from .faq import Entry, parse_faq
 from .lexical import LexicalIndex
 from .text import Tokenizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Above this many phrasings an inverted-file index replaces exact search (bench/README.md: recall).
 HNSW_THRESHOLD = 50_000
 IVF_MIN_PROBES = 32
@@ -55,6 +56,7 @@ class FaqIndex:
     ann: Any  # faiss.Index over phrase_vecs
     manifest: dict[str, Any] = field(default_factory=dict)
     classifier: EntryClassifier | None = None
+    background_vecs: np.ndarray | None = None  # off-topic questions (build.background_queries)
 
     def __post_init__(self) -> None:
         # Start offset of each entry's phrasing rows (contiguous by construction).
@@ -113,6 +115,8 @@ def write_index(index: FaqIndex, out: Path) -> None:
         index.lexical.save(tmp / "lexical")
         if index.classifier is not None:
             index.classifier.save(tmp / "classifier.npz")
+        if index.background_vecs is not None:
+            np.save(tmp / "background.npy", index.background_vecs)
         (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False))
         # Swap: move the old index aside, rename the new one in, then delete the old.
         old = None
@@ -168,6 +172,7 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
         ann = faiss.read_index(str(path / "phrases.faiss"))
         lexical = LexicalIndex.load(path / "lexical", tokenizer)
         classifier = EntryClassifier.load(path / "classifier.npz")
+        background_vecs = np.load(path / "background.npy") if (path / "background.npy").exists() else None
     except Exception as e:  # any unreadable piece means the same thing to the caller
         raise IndexCorruptError(f"index at {path} is corrupt ({type(e).__name__}: {e}); rebuild it "
                                 f"with: {build_command(path, encoder_name)}") from e
@@ -183,4 +188,5 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
                     phrase_entry=np.asarray(phrases["entry"], np.int32), phrase_lang=phrases["lang"],
                     phrase_text=phrases["text"], answer_vecs=answer_vecs,
                     answer_entry=np.asarray(answers["entry"], np.int32), lexical=lexical, ann=ann,
-                    manifest=manifest, classifier=classifier)
+                    manifest=manifest, classifier=classifier,
+                    background_vecs=background_vecs)

@@ -59,6 +59,7 @@ class Ranking:
     agree: np.ndarray  # share of the top phrasing rows that belong to the entry
     query_chars: int
     known: float  # IDF-weighted share of the query's words found in the FAQ
+    background: float = 0.0  # cosine of the closest built-in off-topic question
 
     def order(self) -> np.ndarray:
         return np.argsort(-self.score, kind="stable")
@@ -66,13 +67,15 @@ class Ranking:
 
 def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
          exclude_rows: np.ndarray | None = None, exclude_entries: np.ndarray | None = None,
-         clf_proba: np.ndarray | None = None, lex_docs: np.ndarray | None = None) -> Ranking:
+         clf_proba: np.ndarray | None = None, lex_docs: np.ndarray | None = None,
+         exclude_background: int | None = None) -> Ranking:
     """Score entries for one normalized query and its vector.
 
     `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
     `--leave-gold-out` evaluation ask the index questions as if those were not there.
     `clf_proba` replaces the classifier's output (tuning passes out-of-fold predictions);
-    `lex_docs` the per-document BM25 scores when the caller already has them.
+    `lex_docs` the per-document BM25 scores when the caller already has them;
+    `exclude_background` the row of the off-topic question being asked (build-time tuning).
     """
     n_rows = len(index.phrase_vecs)
     if lex_docs is None:
@@ -136,7 +139,17 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     agree = owners[cand].astype(np.float32) / _AGREE_ROWS
     return Ranking(cand, score, phrase.astype(np.float32), answer.astype(np.float32),
                    lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, len(query),
-                   index.lexical.known_share(query, hidden_docs))
+                   index.lexical.known_share(query, hidden_docs), _background(index, qvec, exclude_background))
+
+
+def _background(index: FaqIndex, qvec: np.ndarray, exclude: int | None) -> float:
+    """Cosine of the closest built-in off-topic question (0 for indexes built without them)."""
+    if index.background_vecs is None or not len(index.background_vecs):
+        return 0.0
+    sims = index.background_vecs @ qvec
+    if exclude is not None:
+        sims[exclude] = -1.0
+    return float(sims.max())
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

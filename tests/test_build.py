@@ -21,6 +21,7 @@ from aurora_faq.encoders import FakeEncoder
 from aurora_faq.errors import EncoderMismatchError, FAQValidationError, IndexCorruptError, IndexNotFoundError
 from aurora_faq.faq import parse_faq, read_faq
 from aurora_faq.index import load_index
+from aurora_faq.search import RetrievalParams, rank
 from aurora_faq.text import default_tokenizer, normalize
 
 Faq = list[dict[str, Any]]
@@ -206,6 +207,27 @@ def test_a_one_entry_faq_builds(tmp_path: Path, write_jsonl: WriteJsonl) -> None
         "id": "only", "question": {"en": "How do I cancel my order?"}, "answer": {"en": "Use the form."},
         "alternates": {"en": ["cancel order", "stop my order", "cancel purchase", "undo order"]}}])
     assert build_index(faq, tmp_path / "index", FakeEncoder())["entries"] == 1
+
+
+def test_background_questions_the_faq_answers_are_left_out(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+    # "hello" and "tell me a joke" are built-in off-topic questions; this FAQ answers the first.
+    faq = write_jsonl(tmp_path / "faq.jsonl", [{
+        "id": "greeting", "question": {"en": "hello"}, "answer": {"en": "Hello! Ask me about your order."},
+        "alternates": {"en": ["hi", "hi there", "good morning"]}}])
+    build_index(faq, tmp_path / "index", FakeEncoder())
+    index = load_index(tmp_path / "index", "fake", default_tokenizer())
+    assert index.background_vecs is not None
+    encoder = FakeEncoder()
+    closest = index.background_vecs @ encoder.encode_queries(["hello", "tell me a joke"]).T
+    assert closest[:, 0].max() < 0.99  # left out
+    assert closest[:, 1].max() > 0.99  # kept
+    # The off-topic signal a ranking carries, and build-time tuning asking a background question
+    # with itself hidden.
+    joke = encoder.encode_queries(["tell me a joke"])[0]
+    params = RetrievalParams()
+    assert rank(index, joke, "tell me a joke", params).background > 0.99
+    hidden = int(closest[:, 1].argmax())
+    assert rank(index, joke, "tell me a joke", params, exclude_background=hidden).background < 0.99
 
 
 # -- loading ----------------------------------------------------------------------------------

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from aurora_faq.evaluation import (Judged, at_threshold, auroc, choose_threshold, judge, ndcg_at_10, report,
-                                   summarize)
+from aurora_faq.evaluation import Judged, at_threshold, auroc, choose_threshold, judge, ndcg_at_10, report, summarize
 from aurora_faq.faq import LabelledQuery
 
 METRICS = {"queries", "in_scope", "out_of_scope", "recall_at_1", "recall_at_5", "mrr", "ndcg_at_10", "auroc",
