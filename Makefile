@@ -30,7 +30,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Rebuilt when the FAQ or the engine's code is newer than the index.
-$(INDEX)/manifest.json: $(FAQ) $(wildcard aurora_faq/*.py) | $(VENV)/.installed
+$(INDEX)/manifest.json: $(FAQ) $(wildcard aurora_faq/*.py) aurora_faq/background_queries.txt | $(VENV)/.installed
 	$(BIN)/python scripts/build_index.py --faq $(FAQ) --out $(INDEX) --encoder $(ENCODER)
 
 index: $(INDEX)/manifest.json
