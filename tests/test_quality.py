@@ -57,16 +57,16 @@ def figures(client: TestClient) -> dict[str, dict[str, float]]:
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_top1_accuracy_per_language(figures: dict[str, dict[str, float]], lang: str) -> None:
-    assert figures[lang]["recall_at_1"] >= 0.95
+    assert figures[lang]["recall_at_1"] >= 0.97  # issue 3's target; measured 0.986 ja, 1.000 en
 
 
 def test_answers_in_scope_and_refuses_out_of_scope(figures: dict[str, dict[str, float]]) -> None:
     answered = (figures["ja"]["answered_rate"] + figures["en"]["answered_rate"]) / 2
     refused = (figures["ja"]["refused_rate"] + figures["en"]["refused_rate"]) / 2
-    # Measured 0.903 answered and 0.900 refused (README "Accuracy"); the floors leave room for
-    # one question either way so that BLAS rounding on another CPU cannot flip the suite.
-    assert answered >= 0.88
-    assert refused >= 0.85
+    # Measured 0.986 answered and 1.000 refused (README "Accuracy"); the floors are issue 3's
+    # targets, which leave room for a question or two either way (BLAS rounding on another CPU).
+    assert answered >= 0.95
+    assert refused >= 0.95
 
 
 @pytest.mark.parametrize(("q", "expected", "lang"), [
