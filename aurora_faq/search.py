@@ -214,6 +214,7 @@ class Engine:
     thresholds: Thresholds = field(default_factory=Thresholds)
     fallback: dict[str, str] = field(default_factory=dict)
     cache_size: int = 1024
+    _NO_EXCLUSIONS = np.zeros(0, np.int64)  # not a field: unannotated
 
     def __post_init__(self) -> None:
         self.params = RetrievalParams.from_manifest(self.index.manifest)
@@ -260,17 +261,59 @@ class Engine:
         norm = [normalize(q) for q in queries]
         hidden = [np.array([self.index.by_id[i] for i in ids if i in self.index.by_id], np.int64)
                   for ids in exclude] if exclude else [np.zeros(0, np.int64)] * len(queries)
-        keys = [(n, k, lang, category, h.tobytes()) for n, h in zip(norm, hidden, strict=True)]
+        keys = [self._key(n, k, lang, category, h) for n, h in zip(norm, hidden, strict=True)]
         out: list[SearchResult | None] = [self._cache_get(key) for key in keys]
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
             vecs = self.encoder.encode_queries([norm[i] for i in todo])
             for i, vec in zip(todo, vecs, strict=True):
-                result = self._answer(queries[i], norm[i], vec, k, lang, category, hidden[i])
-                self._cache_put(keys[i], result)
-                out[i] = result
+                out[i] = self._answer_and_cache(queries[i], norm[i], vec, k, lang, category, hidden[i])
         # A cached result may come from another spelling of the same normalized query.
         return [replace(r, query=q) for r, q in zip(out, queries, strict=True) if r is not None]
+
+    def encode(self, queries: Sequence[str]) -> np.ndarray:
+        """The query vectors `search` would use (one encoder call): the costly step of a search.
+
+        With `answer_vectors` it splits `search_many` in two, so the service's micro-batcher can
+        encode the next batch while it ranks this one. Queries are not validated here
+        (`check_query`).
+
+        Args:
+            queries: the shopper's questions as sent (normalized here).
+
+        Returns:
+            One unit row per query.
+        """
+        return self.encoder.encode_queries([normalize(q) for q in queries])
+
+    def answer_vectors(self, queries: Sequence[str], vecs: np.ndarray, k: int = 3, lang: str | None = None,
+                       category: str | None = None) -> list[SearchResult]:
+        """What `search_many` answers, for queries whose vectors `encode` made; cached likewise.
+
+        Args:
+            queries: the questions given to `encode`, in the same order.
+            vecs: `encode`'s rows for them.
+
+        Raises:
+            QueryError: for input the caller must fix.
+        """
+        out = []
+        for query, vec in zip(queries, vecs, strict=True):
+            self.check_query(query, k, lang)
+            out.append(self._answer_and_cache(query, normalize(query), vec, k, lang, category, self._NO_EXCLUSIONS))
+        return out
+
+    def _answer_and_cache(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
+                          category: str | None, hidden: np.ndarray) -> SearchResult:
+        result = self._answer(query, norm, qvec, k, lang, category, hidden)
+        self._cache_put(self._key(norm, k, lang, category, hidden), result)
+        return result
+
+    @staticmethod
+    def _key(norm: str, k: int, lang: str | None, category: str | None,
+             hidden: np.ndarray) -> tuple[object, ...]:
+        """The cache key of a normalized query asked with these options and entries hidden."""
+        return (norm, k, lang, category, hidden.tobytes())
 
     def _answer(self, query: str, norm: str, qvec: np.ndarray, k: int, lang: str | None,
                 category: str | None, hidden: np.ndarray) -> SearchResult:
@@ -334,6 +377,5 @@ class Engine:
             QueryError: for input the caller must fix, as `search` does.
         """
         self.check_query(query, k, lang)
-        # The key `search_many` makes for a query with no exclusions.
-        hit = self._cache_get((normalize(query), k, lang, category, np.zeros(0, np.int64).tobytes()))
+        hit = self._cache_get(self._key(normalize(query), k, lang, category, self._NO_EXCLUSIONS))
         return None if hit is None else replace(hit, query=query)

@@ -6,7 +6,8 @@ and search time and approximate-index recall at 100,000 entries.
 
 1. The AuroraBoutique FAQ (data/faq.jsonl), cold (empty embedding cache): `scripts/build_index.py`
    wall time and peak RSS, against a process that only loads the encoder and encodes the same
-   texts (every distinct normalized phrasing as a query, answer as a document, 128 a call).
+   texts (every distinct normalized phrasing and built-in background question as a query, answer
+   as a document, 128 a call).
 2. The same FAQ with one entry's answer edited, rebuilt over the warm cache: time, and how
    many texts were embedded again.
 3. Synthetic shop FAQs (bench/synth_faq.py) of each size, built and compared the same way.
@@ -85,14 +86,17 @@ def run_timed(argv: Sequence[str]) -> Timed:
 # -- what is measured -------------------------------------------------------------------------
 
 def embedded_texts(faq: Path) -> tuple[list[str], list[str]]:
-    """The distinct normalized phrasings and answers a build of `faq` embeds."""
+    """The distinct normalized texts a build of `faq` embeds: as queries its phrasings and the
+    built-in background questions (`aurora_faq.build.background_queries`), as documents its answers."""
+    from aurora_faq.build import background_queries
     from aurora_faq.faq import read_faq
     from aurora_faq.text import normalize
 
     entries, _ = read_faq(faq)
     phrases = [normalize(t) for e in entries for _, t in e.phrasings()]
+    background = [normalize(q.query) for q in background_queries()]
     answers = [normalize(e.answer[lang]) for e in entries for lang in e.langs]
-    return list(dict.fromkeys(phrases)), list(dict.fromkeys(answers))
+    return list(dict.fromkeys(phrases + background)), list(dict.fromkeys(answers))
 
 
 def encode_only(faq: Path, encoder_spec: str) -> dict[str, Any]:

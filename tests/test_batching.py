@@ -38,18 +38,18 @@ def ids(result: SearchResult) -> list[str]:
 
 
 class SlowBatches:
-    """Wraps `Engine.search_many`: records batch sizes, holds the first call so others queue."""
+    """Wraps `Engine.encode`: records batch sizes, holds the first call so others queue."""
 
     def __init__(self, engine: Engine, hold_s: float = 0.2) -> None:
         self.sizes: list[int] = []
-        self._inner = engine.search_many
+        self._inner = engine.encode
         self._hold = hold_s
 
-    def __call__(self, queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
+    def __call__(self, queries: Sequence[str]) -> np.ndarray:
         self.sizes.append(len(queries))
         if len(self.sizes) == 1:
             time.sleep(self._hold)
-        return self._inner(queries, **kwargs)
+        return self._inner(queries)
 
 
 def concurrently(fn: Any, args: Sequence[Any]) -> list[Any]:
@@ -77,7 +77,7 @@ def concurrently(fn: Any, args: Sequence[Any]) -> list[Any]:
 def test_concurrent_mixed_searches_answer_as_the_engine_does(engine: Engine, inflight: int) -> None:
     expected = [engine.search(*args) for args in MIXED]
     slow = SlowBatches(engine)
-    engine.search_many = slow  # type: ignore[method-assign,assignment]
+    engine.encode = slow  # type: ignore[method-assign]
     batcher = MicroBatcher(engine, max_batch=4, max_inflight=inflight)
     results = concurrently(batcher.search, MIXED)
     for args, want, got in zip(MIXED, expected, results, strict=True):
@@ -100,7 +100,7 @@ def test_many_threads_through_one_batcher_all_get_their_own_answer(engine: Engin
 
 
 def test_a_bad_query_fails_only_its_own_caller(engine: Engine) -> None:
-    engine.search_many = SlowBatches(engine)  # type: ignore[method-assign,assignment]
+    engine.encode = SlowBatches(engine)  # type: ignore[method-assign]
     batcher = MicroBatcher(engine, max_inflight=1)
     args = [("送料はいくら", 3, None, None), ("\x00\x01", 3, None, None), ("how can i pay", 3, None, None),
             ("返品したい", 3, None, None)]
@@ -112,12 +112,12 @@ def test_a_bad_query_fails_only_its_own_caller(engine: Engine) -> None:
 def test_an_engine_failure_reaches_the_caller_whose_query_failed(engine: Engine) -> None:
     inner = SlowBatches(engine)
 
-    def flaky(queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
+    def flaky(queries: Sequence[str]) -> np.ndarray:
         if "boom" in queries:
             raise RuntimeError("engine failed on boom")
-        return inner(queries, **kwargs)
+        return inner(queries)
 
-    engine.search_many = flaky  # type: ignore[method-assign]
+    engine.encode = flaky  # type: ignore[method-assign]
     batcher = MicroBatcher(engine, max_inflight=1)
     results = concurrently(batcher.search, [("送料はいくら",), ("boom",), ("how can i pay",)])
     assert isinstance(results[1], RuntimeError) and "boom" in str(results[1])
@@ -130,10 +130,10 @@ def test_cache_hits_skip_the_queue(index_dir: Path) -> None:
     engine = Engine(load_index(index_dir, "fake", default_tokenizer()), FakeEncoder(), cache_size=16)
     first = engine.search("送料はいくら", k=2)
 
-    def fail(*args: Any, **kwargs: Any) -> list[SearchResult]:
+    def fail(*args: Any, **kwargs: Any) -> np.ndarray:
         raise AssertionError("a cache hit must not reach the encoder")
 
-    engine.search_many = fail  # type: ignore[method-assign]
+    engine.encode = fail  # type: ignore[method-assign]
     batcher = MicroBatcher(engine, cached=engine.cached)
     again = batcher.search(" 送料はいくら ", k=2)  # another spelling, the same normalized query
     assert again.query == " 送料はいくら " and ids(again) == ids(first)
@@ -164,15 +164,56 @@ def test_batcher_runs_up_to_max_inflight_batches_at_once(engine: Engine) -> None
     slow = SlowBatches(engine, hold_s=0.0)
     started = threading.Barrier(2, timeout=5)
 
-    def held(queries: Sequence[str], **kwargs: Any) -> list[SearchResult]:
-        started.wait()  # both batches must be running together to get past this
-        return slow(queries, **kwargs)
+    def held(queries: Sequence[str]) -> np.ndarray:
+        started.wait()  # both batches must be encoding together to get past this
+        return slow(queries)
 
-    engine.search_many = held  # type: ignore[method-assign,assignment]
+    engine.encode = held  # type: ignore[method-assign]
     batcher = MicroBatcher(engine, max_inflight=2)
     results = concurrently(batcher.search, [("送料はいくら",), ("how can i pay",)])
     assert all(isinstance(r, SearchResult) for r in results), results
     assert slow.sizes == [1, 1]
+
+
+def test_the_next_batch_encodes_while_the_last_one_is_answered(engine: Engine) -> None:
+    # One batch in flight: yet the first batch's answering must not hold up the second's
+    # encoding, or this deadlocks (the first waits for the second to start encoding).
+    second_encoding = threading.Event()
+    encode, answer = engine.encode, engine.answer_vectors
+    calls: list[list[str]] = []
+
+    def recording(queries: Sequence[str]) -> np.ndarray:
+        calls.append(list(queries))
+        if len(calls) == 1:
+            time.sleep(0.1)  # the others queue behind the first batch
+        else:
+            second_encoding.set()
+        return encode(queries)
+
+    def waiting(queries: Sequence[str], vecs: np.ndarray, **kwargs: Any) -> list[SearchResult]:
+        if queries[0] in calls[0]:
+            assert second_encoding.wait(timeout=10), "the next batch did not start encoding"
+        return answer(queries, vecs, **kwargs)
+
+    engine.encode = recording  # type: ignore[method-assign]
+    engine.answer_vectors = waiting  # type: ignore[method-assign]
+    batcher = MicroBatcher(engine, max_inflight=1)
+    results = concurrently(batcher.search, [("送料はいくら",), ("how can i pay",), ("返品したい",)])
+    assert [r.query for r in results] == ["送料はいくら", "how can i pay", "返品したい"], results
+    assert calls[0] == ["送料はいくら"] and sorted(calls[1]) == ["how can i pay", "返品したい"]
+
+
+def test_encode_then_answer_vectors_is_search_many_and_fills_the_cache(index_dir: Path) -> None:
+    engine = Engine(load_index(index_dir, "fake", default_tokenizer()), FakeEncoder(), cache_size=16)
+    queries = ["送料はいくら", "How can I pay?", "返品したい"]
+    want = Engine(engine.index, engine.encoder, cache_size=0).search_many(queries, k=2, lang="en")
+    got = engine.answer_vectors(queries, engine.encode(queries), k=2, lang="en")
+    assert [(r.query, r.lang, r.decision, ids(r), [h.confidence for h in r.hits]) for r in got] == \
+        [(r.query, r.lang, r.decision, ids(r), [h.confidence for h in r.hits]) for r in want]
+    hit = engine.cached("how can i pay?", k=2, lang="en")
+    assert hit is not None and ids(hit) == ids(got[1])
+    with pytest.raises(QueryError):
+        engine.answer_vectors(["\x00"], engine.encode(["\x00"]))
 
 
 # -- in the service ---------------------------------------------------------------------------
@@ -198,3 +239,18 @@ def test_concurrent_requests_get_the_same_answers_batched_or_not(make_client: Cl
     batched = answers(batch_max=4, batch_inflight=1)
     assert batched == answers(batch_max=1)
     assert [q for q, _ in batched] == [p["q"] for p in queries]
+
+
+def test_the_service_runs_blas_on_one_thread_and_restores_it(make_client: ClientFactory) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        # numpy's OpenBLAS among them. An OpenMP-threaded BLAS (faiss's) reports the calling
+        # thread's setting, and TestClient runs the lifespan on a thread of its own: left out.
+        return [int(i["num_threads"]) for i in threadpool_info()
+                if i["user_api"] == "blas" and i.get("threading_layer") != "openmp"]
+
+    before = blas_threads()
+    with make_client():
+        assert blas_threads() and set(blas_threads()) == {1}
+    assert blas_threads() == before

