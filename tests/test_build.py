@@ -17,6 +17,7 @@ import pytest
 
 from aurora_faq.build import build_index, embed_entries, near_duplicates
 from aurora_faq.embed_cache import EmbeddingCache
+from aurora_faq.embed_cache import _key as embed_cache_key
 from aurora_faq.encoders import FakeEncoder
 from aurora_faq.errors import EncoderMismatchError, FAQValidationError, IndexCorruptError, IndexNotFoundError
 from aurora_faq.faq import parse_faq, read_faq
@@ -165,12 +166,62 @@ def test_unreadable_embedding_cache_is_ignored_with_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, counting_encoder: Any) -> None:
     path = EmbeddingCache(tmp_path, "fake").path
     assert path is not None
-    path.write_bytes(b"garbage")
+    path.mkdir()
+    (path / "000000.keys.npy").write_bytes(b"garbage")
+    (path / "000000.vecs.npy").write_bytes(b"garbage")
     with caplog.at_level(logging.WARNING):
         cache = EmbeddingCache(tmp_path, "fake")
     assert "ignoring unreadable embedding cache" in caplog.text
     cache.embed("q", ["a"], counting_encoder.encode_queries, FakeEncoder.dim)
     assert counting_encoder.texts == ["a"]
+
+
+def test_a_save_appends_only_what_was_embedded_since_the_load(tmp_path: Path, counting_encoder: Any) -> None:
+    first = EmbeddingCache(tmp_path, "fake")
+    want = first.embed("q", ["a", "b"], counting_encoder.encode_queries, FakeEncoder.dim)
+    first.save()
+    assert first.path is not None
+    shard0 = (first.path / "000000.vecs.npy").read_bytes()
+    second = EmbeddingCache(tmp_path, "fake")
+    second.embed("q", ["b", "c"], counting_encoder.encode_queries, FakeEncoder.dim)
+    second.save()
+    assert counting_encoder.texts == ["a", "b", "c"]
+    assert (first.path / "000000.vecs.npy").read_bytes() == shard0  # not rewritten
+    assert len(np.load(first.path / "000001.keys.npy")) == 1  # "c" alone
+    counting_encoder.texts.clear()
+    got = EmbeddingCache(tmp_path, "fake").embed("q", ["a", "b", "c"], counting_encoder.encode_queries,
+                                                 FakeEncoder.dim)
+    assert counting_encoder.texts == [] and np.array_equal(got[:2], want)
+
+
+def test_shards_merge_into_one_past_the_limit(tmp_path: Path, counting_encoder: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from aurora_faq import embed_cache
+
+    monkeypatch.setattr(embed_cache, "MAX_SHARDS", 3)
+    texts = [f"t{i}" for i in range(5)]
+    for text in texts:
+        cache = EmbeddingCache(tmp_path, "fake")
+        cache.embed("q", [text], counting_encoder.encode_queries, FakeEncoder.dim)
+        cache.save()
+    assert cache.path is not None
+    assert len(list(cache.path.glob("*.keys.npy"))) <= 3
+    counting_encoder.texts.clear()
+    EmbeddingCache(tmp_path, "fake").embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim)
+    assert counting_encoder.texts == []
+
+
+def test_the_single_file_cache_is_read_and_moved_to_shards(tmp_path: Path, counting_encoder: Any) -> None:
+    texts = ["a", "b"]
+    vecs = FakeEncoder().encode_queries(texts)
+    keys = np.frombuffer(b"".join(embed_cache_key("q", t) for t in texts), np.uint8).reshape(-1, 16)
+    np.savez(tmp_path / "fake.v2.npz", keys=keys, vecs=vecs)
+    cache = EmbeddingCache(tmp_path, "fake")
+    assert np.array_equal(cache.embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim), vecs)
+    cache.save()
+    (tmp_path / "fake.v2.npz").unlink()
+    EmbeddingCache(tmp_path, "fake").embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim)
+    assert counting_encoder.texts == []
 
 
 def test_empty_cache_option_disables_the_cache(build_cli: ModuleType, faq_file: Path, tmp_path: Path,
