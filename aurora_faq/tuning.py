@@ -76,9 +76,15 @@ def _mrr_grid(examples: Sequence[Example], grid: Sequence[RetrievalParams]) -> n
         gold = np.isin(r.entries, list(ex.gold))
         if not gold.any():
             continue
-        scores = np.column_stack([r.phrase, r.answer, r.lexical, r.clf]) @ coef
-        best_gold = scores[gold].max(axis=0)
-        total += 1.0 / (1 + (scores[~gold] > best_gold).sum(axis=0))
+        comps = np.column_stack([r.phrase, r.answer, r.lexical, r.clf])
+        # The weights are non-negative: a candidate no better than some gold entry in every
+        # component never outranks it. Only the others (a few of thousands) need scoring.
+        rivals = comps[~gold]
+        dominated = np.zeros(len(rivals), bool)
+        for g in comps[gold]:
+            dominated |= (rivals <= g).all(axis=1)
+        best_gold = (comps[gold] @ coef).max(axis=0)
+        total += 1.0 / (1 + ((rivals[~dominated] @ coef) > best_gold).sum(axis=0))
     out: np.ndarray = total / max(len(examples), 1)
     return out
 
@@ -115,11 +121,20 @@ def _balance(examples: list[Example]) -> list[Example]:
     return examples
 
 
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k highest scores, best first (no full sort: tuning ranks whole FAQs)."""
+    if len(score) > k:
+        part = np.argpartition(-score, k)[:k]
+        out: np.ndarray = part[np.argsort(-score[part], kind="stable")]
+        return out
+    return np.argsort(-score, kind="stable")
+
+
 def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs, ys, ws = [], [], []
     for ex in examples:
         r = _rescore(ex.ranking, p)
-        top = r.order()[:CALIBRATION_DEPTH]
+        top = _top(r.score, CALIBRATION_DEPTH)
         xs.append(features(r)[top])
         ys.append(np.isin(r.entries[top], list(ex.gold)).astype(int))
         ws.append(np.full(len(top), ex.weight))
