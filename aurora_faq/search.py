@@ -68,14 +68,17 @@ class Ranking:
 def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
          exclude_rows: np.ndarray | None = None, exclude_entries: np.ndarray | None = None,
          clf_proba: np.ndarray | None = None, lex_docs: np.ndarray | None = None,
-         exclude_background: int | None = None) -> Ranking:
+         exclude_background: int | None = None,
+         sims: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
     """Score entries for one normalized query and its vector.
 
     `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
     `--leave-gold-out` evaluation ask the index questions as if those were not there.
     `clf_proba` replaces the classifier's output (tuning passes out-of-fold predictions);
     `lex_docs` the per-document BM25 scores when the caller already has them;
-    `exclude_background` the row of the off-topic question being asked (build-time tuning).
+    `exclude_background` the row of the off-topic question being asked (build-time tuning);
+    `sims` the query's cosines to every phrasing row and every answer row, when the caller
+    computed many queries' at once (one matrix product streams the vectors once, not per query).
     """
     n_rows = len(index.phrase_vecs)
     if lex_docs is None:
@@ -100,32 +103,34 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         # Exact scores for candidates; rows of an entry are contiguous, so gather by ranges.
         starts, ends = index.phrase_start[cand], index.phrase_start[cand + 1]
         row_ids = _ranges(starts, ends)
-        sims = index.phrase_vecs[row_ids] @ qvec
+        phrase_sims = sims[0][row_ids] if sims is not None else index.phrase_vecs[row_ids] @ qvec
         lex_rows = lex_docs[row_ids]
         hidden = np.isin(row_ids, exclude_rows) if exclude_rows is not None and len(exclude_rows) else None
         a_starts, a_ends = index.answer_start[cand], index.answer_start[cand + 1]
         a_rows = _ranges(a_starts, a_ends)
         a_seg = _offsets(a_ends - a_starts)
-        a_sims, lex_a = index.answer_vecs[a_rows] @ qvec, lex_docs[n_rows + a_rows]
+        a_sims = sims[1][a_rows] if sims is not None else index.answer_vecs[a_rows] @ qvec
+        lex_a = lex_docs[n_rows + a_rows]
     else:
         # Every entry is a candidate: score the matrices in place (gathering copies them, 5x the
         # product's cost), and drop hidden entries at the end.
         cand = np.arange(len(index.entries))
         starts, ends = index.phrase_start[:-1], index.phrase_start[1:]
         row_ids = np.arange(n_rows)
-        sims = index.phrase_vecs @ qvec
+        phrase_sims = sims[0] if sims is not None else index.phrase_vecs @ qvec
         lex_rows = lex_docs[:n_rows]
         hidden = _hidden_rows(index, exclude_rows, exclude_entries)
         a_seg = index.answer_start[:-1]
-        a_sims, lex_a = index.answer_vecs @ qvec, lex_docs[n_rows:]
+        a_sims = sims[1] if sims is not None else index.answer_vecs @ qvec
+        lex_a = lex_docs[n_rows:]
     if hidden is not None:
-        sims = np.where(hidden, -1.0, sims)
+        phrase_sims = np.where(hidden, -1.0, phrase_sims)
         lex_rows = np.where(hidden, 0.0, lex_rows)
     seg = _offsets(ends - starts)
-    phrase = np.maximum.reduceat(sims, seg)
+    phrase = np.maximum.reduceat(phrase_sims, seg)
     # Which row gave each maximum: the first row of each segment that equals it.
     seg_of_row = np.repeat(np.arange(len(cand)), ends - starts)
-    at_max = np.flatnonzero(sims == phrase[seg_of_row])
+    at_max = np.flatnonzero(phrase_sims == phrase[seg_of_row])
     _, first = np.unique(seg_of_row[at_max], return_index=True)
     best_row = row_ids[at_max[first]]
     lex_phrase = np.maximum.reduceat(lex_rows, seg)
@@ -142,7 +147,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         clf = clf / max(1.0 - float(clf_proba[exclude_entries].sum()), 1e-9)
     score = params.combine(phrase, answer, lexical, clf)
     # Agreement: how many of the closest phrasings overall belong to each candidate.
-    top = np.argpartition(-sims, _AGREE_ROWS)[:_AGREE_ROWS] if len(sims) > _AGREE_ROWS else np.arange(len(sims))
+    top = (np.argpartition(-phrase_sims, _AGREE_ROWS)[:_AGREE_ROWS] if len(phrase_sims) > _AGREE_ROWS
+           else np.arange(len(phrase_sims)))
     owners = np.bincount(index.phrase_entry[row_ids[top]], minlength=len(index.entries))
     agree = owners[cand].astype(np.float32) / _AGREE_ROWS
     if n_rows <= HNSW_THRESHOLD and exclude_entries is not None and len(exclude_entries):

@@ -33,6 +33,7 @@ ANSWER_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
 CLASSIFIER_WEIGHTS = (0.0, 0.15, 0.3, 0.6)
 CALIBRATION_DEPTH = 3  # candidates per query used as calibration examples
+_SIMS_CHUNK = 256  # pseudo-queries whose cosines one matrix product computes (256 x 40k floats: 41 MB)
 # The share of answerable questions the calibration assumes, as in a shop's real traffic
 # (the labelled AuroraBoutique set has 78 %). Unanswerable examples are weighted to match it.
 IN_SCOPE_PRIOR = 0.75
@@ -145,17 +146,20 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
                   oof: dict[int, np.ndarray] | None = None) -> list[Example]:
     """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
     out = []
-    for row in rows:
-        entry = int(index.phrase_entry[row])
-        text = normalize(index.phrase_text[row])
-        lex = index.lexical.scores(text)
-        qvec = index.phrase_vecs[row]
-        proba = oof.get(row) if oof else None
-        hide = np.array([row])
-        out.append(Example(rank(index, qvec, text, params, exclude_rows=hide, clf_proba=proba,
-                                lex_docs=lex), frozenset({entry})))
-        out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
-                                clf_proba=proba, lex_docs=lex), frozenset(), near_miss=True))
+    for start in range(0, len(rows), _SIMS_CHUNK):
+        chunk = list(rows[start : start + _SIMS_CHUNK])
+        qvecs = index.phrase_vecs[chunk]
+        phrase_sims, answer_sims = qvecs @ index.phrase_vecs.T, qvecs @ index.answer_vecs.T
+        for i, row in enumerate(chunk):
+            entry = int(index.phrase_entry[row])
+            text = normalize(index.phrase_text[row])
+            lex = index.lexical.scores(text)
+            proba = oof.get(row) if oof else None
+            sims = (phrase_sims[i], answer_sims[i])
+            out.append(Example(rank(index, qvecs[i], text, params, exclude_rows=np.array([row]), clf_proba=proba,
+                                    lex_docs=lex, sims=sims), frozenset({entry})))
+            out.append(Example(rank(index, qvecs[i], text, params, exclude_entries=np.array([entry]),
+                                    clf_proba=proba, lex_docs=lex, sims=sims), frozenset(), near_miss=True))
     return out
 
 
