@@ -104,12 +104,9 @@ class MicroBatcher:
             # the next batch's encoding instead of leaving a core idle.
             self._pass_lead()
         try:
-            groups: dict[tuple[int, str | None, str | None], list[tuple[_Job, np.ndarray]]] = {}
             for job, vec in zip(batch, vecs, strict=True):
                 if vec is not None:
-                    groups.setdefault((job.k, job.lang, job.category), []).append((job, vec))
-            for (k, lang, category), items in groups.items():
-                self._answer(items, k, lang, category)
+                    self._answer(job, vec)
         finally:
             for job in batch:
                 job.batch = None
@@ -144,11 +141,9 @@ class MicroBatcher:
                     out.append(None)
             return out
 
-    def _answer(self, items: list[tuple[_Job, np.ndarray]], k: int, lang: str | None,
-                category: str | None) -> None:
-        for job, vec in items:
-            try:
-                job.result = self.engine.answer_vectors([job.query], vec[None, :], k=k, lang=lang,
-                                                        category=category)[0]
-            except Exception as e:
-                job.error = e
+    def _answer(self, job: _Job, vec: np.ndarray) -> None:
+        try:
+            job.result = self.engine.answer_vectors([job.query], vec[None, :], k=job.k, lang=job.lang,
+                                                    category=job.category)[0]
+        except Exception as e:  # raised again in the job's own request thread
+            job.error = e

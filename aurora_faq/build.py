@@ -112,7 +112,7 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     calibration, and the off-topic signal at query time, to refuse the FAQ's own questions.
     """
     queries = background_queries()
-    vecs = cache.embed("q", [normalize(q.query) for q in queries], encoder.encode_queries, encoder.dim)
+    vecs = embed_queries(queries, encoder, cache)
     best, _ = index.ann.search(np.ascontiguousarray(vecs), 1)
     keep = best[:, 0] < max_cosine
     if not keep.all():
@@ -121,20 +121,22 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     return [q for q, k in zip(queries, keep, strict=True) if k], vecs[keep]
 
 
-def labelled_examples(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
-                      queries: Sequence[LabelledQuery], params: RetrievalParams,
-                      background: bool = False) -> list[Example]:
-    """Labelled queries as tuning examples (ids not in this FAQ make a query out of scope).
+def embed_queries(queries: Sequence[LabelledQuery], encoder: Encoder, cache: EmbeddingCache) -> np.ndarray:
+    """The query vectors of labelled (or background) questions, through the embedding cache."""
+    return cache.embed("q", [normalize(q.query) for q in queries], encoder.encode_queries, encoder.dim)
+
+
+def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: np.ndarray,
+                      params: RetrievalParams, background: bool = False) -> list[Example]:
+    """Labelled queries and their vectors as tuning examples (ids not in this FAQ make a query
+    out of scope).
 
     Each answerable query is also asked with its relevant entries hidden: a near miss.
     `background`: the queries are `index.background_vecs`, each asked with itself hidden there.
     """
-    if not queries:
-        return []
-    norm = [normalize(q.query) for q in queries]
-    vecs = cache.embed("q", norm, encoder.encode_queries, encoder.dim)
     out = []
-    for i, (q, n, v) in enumerate(zip(queries, norm, vecs, strict=True)):
+    for i, (q, v) in enumerate(zip(queries, vecs, strict=True)):
+        n = normalize(q.query)
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
         out.append(Example(rank(index, v, n, params, exclude_background=i if background else None), gold))
         if gold:
@@ -161,8 +163,9 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     with threadpool_limits(limits=1, user_api="blas"):
         rows, oof = fit_classifier(index)
         background, index.background_vecs = off_topic(index, encoder, cache)
-        extra = labelled_examples(index, encoder, cache, calibration_queries, RetrievalParams()) + \
-            labelled_examples(index, encoder, cache, background, RetrievalParams(), background=True)
+        extra = labelled_examples(index, calibration_queries, embed_queries(calibration_queries, encoder, cache),
+                                  RetrievalParams()) + \
+            labelled_examples(index, background, index.background_vecs, RetrievalParams(), background=True)
         cache.save()
         params, calibrators, stats = tune(index, rows, oof, extra)
         refit_classifier(index, oof)

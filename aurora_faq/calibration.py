@@ -83,8 +83,8 @@ def fit_calibrator(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = Non
     """Fit P(correct | signals) by L2-regularized logistic regression (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression  # build time only
 
-    mean = x.mean(axis=0)
-    scale = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(std > 1e-9, std, 1.0)
     model = LogisticRegression(C=1.0, max_iter=1000)
     model.fit((x - mean) / scale, y, sample_weight=weight)
     return Calibrator(tuple(map(float, mean)), tuple(map(float, scale)),

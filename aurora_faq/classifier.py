@@ -60,8 +60,8 @@ def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression  # build time only
 
-    mean = vecs.mean(axis=0)
-    scale = np.where(vecs.std(axis=0) > 1e-6, vecs.std(axis=0), 1.0)
+    mean, std = vecs.mean(axis=0), vecs.std(axis=0)
+    scale = np.where(std > 1e-6, std, 1.0)
     model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         # 200 iterations are enough for ranking; full convergence costs minutes on CLINC150.

@@ -293,7 +293,7 @@ class Engine:
             self.check_query(q, k, lang)
         norm = [normalize(q) for q in queries]
         hidden = [np.array([self.index.by_id[i] for i in ids if i in self.index.by_id], np.int64)
-                  for ids in exclude] if exclude else [np.zeros(0, np.int64)] * len(queries)
+                  for ids in exclude] if exclude else [self._NO_EXCLUSIONS] * len(queries)
         keys = [self._key(n, k, lang, category, h) for n, h in zip(norm, hidden, strict=True)]
         out: list[SearchResult | None] = [self._cache_get(key) for key in keys]
         todo = [i for i, r in enumerate(out) if r is None]

@@ -207,21 +207,19 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
     default = default or RetrievalParams()
     examples = _balance(self_examples(index, rows, default, oof) + list(extra))
     params, mrr = fit_params(examples, default, index.classifier is not None)
-    calibrator = _fit(examples, params)
-    # Cross-language queries are ranked without the classifier (search.py); they get their
-    # own calibration, fitted on the same examples with the classifier taken out.
-    no_clf = replace(params, classifier_weight=0.0)
-    plain = [replace(ex, ranking=replace(ex.ranking, clf=np.zeros_like(ex.ranking.clf))) for ex in examples]
-    calibrator_no_clf = _fit(plain, no_clf) if index.classifier is not None else None
-    y = calibration_rows(examples, params)[1] if examples else np.zeros(0)
+    x, y, w = calibration_rows(examples, params) if examples else (np.zeros((0, 0)), np.zeros(0), np.zeros(0))
+    calibrator = _fit(x, y, w)
+    calibrator_no_clf = None
+    if index.classifier is not None:
+        # Cross-language queries are ranked without the classifier (search.py); they get their
+        # own calibration, fitted on the same examples with the classifier taken out.
+        plain = [replace(ex, ranking=replace(ex.ranking, clf=np.zeros_like(ex.ranking.clf))) for ex in examples]
+        calibrator_no_clf = _fit(*calibration_rows(plain, replace(params, classifier_weight=0.0)))
     stats = {"pseudo_queries": float(len(rows)), "calibration_rows": float(len(y)), "self_mrr": mrr}
     logger.info("tuned %s on %d examples (self MRR %.3f)", params, len(examples), mrr)
     return params, {"calibration": calibrator, "calibration_no_classifier": calibrator_no_clf}, stats
 
 
-def _fit(examples: Sequence[Example], params: RetrievalParams) -> Calibrator | None:
-    """The calibrator for these examples, or None when there is too little to fit on."""
-    if not examples:
-        return None
-    x, y, w = calibration_rows(examples, params)
+def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Calibrator | None:
+    """The calibrator for these calibration rows, or None when there is too little to fit on."""
     return fit_calibrator(x, y, w) if len(set(y.tolist())) == 2 and len(y) >= 40 else None
