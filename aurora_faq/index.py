@@ -79,19 +79,24 @@ def make_ann(vecs: np.ndarray) -> Any:
     rows against exact search, where HNSW (M 32, efSearch 256) reached 0.89 (bench/README.md).
     Vectors are unit rows, so inner product is cosine.
     """
-    dim = vecs.shape[1]
     data = np.ascontiguousarray(vecs, dtype=np.float32)
-    ann: Any
     if len(vecs) > HNSW_THRESHOLD:
         nlist = 1 << round(np.log2(8 * np.sqrt(len(vecs))))
-        ann = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ann.cp.niter = IVF_TRAIN_ITERATIONS
-        sample = np.random.default_rng(0).choice(len(data), min(len(data), nlist * IVF_TRAIN_PER_LIST),
-                                                 replace=False)
-        ann.train(data[np.sort(sample)])
-        ann.nprobe = max(IVF_MIN_PROBES, nlist // 64)
-    else:
-        ann = faiss.IndexFlatIP(dim)
+        return make_ivf(data, nlist, max(IVF_MIN_PROBES, nlist // 64))
+    ann = faiss.IndexFlatIP(data.shape[1])
+    ann.add(data)
+    return ann
+
+
+def make_ivf(vecs: np.ndarray, nlist: int, nprobe: int) -> Any:
+    """An inner-product IVF index over `vecs` with `nlist` lists, searching `nprobe` of them."""
+    data = np.ascontiguousarray(vecs, dtype=np.float32)
+    dim = data.shape[1]
+    ann = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ann.cp.niter = IVF_TRAIN_ITERATIONS
+    sample = np.random.default_rng(0).choice(len(data), min(len(data), nlist * IVF_TRAIN_PER_LIST), replace=False)
+    ann.train(data[np.sort(sample)])
+    ann.nprobe = nprobe
     ann.add(data)
     return ann
 

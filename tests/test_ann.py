@@ -27,14 +27,14 @@ def test_approximate_search_finds_the_entries_exact_search_finds(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     faq = synth_faq.write_faq(tmp_path / "faq.jsonl", 1500)  # 6,000 phrasing rows
     monkeypatch.setattr(index_module, "HNSW_THRESHOLD", 1000)
-    monkeypatch.setattr(search_module, "HNSW_THRESHOLD", 1000)
+    monkeypatch.setattr(search_module, "CANDIDATE_ROWS", 1000)
     build_index(faq, tmp_path / "index", FakeEncoder(), cache_dir=None)
     index = load_index(tmp_path / "index", "fake", default_tokenizer())
     assert type(index.ann).__name__ == "IndexIVFFlat" and index.ann.nprobe >= index_module.IVF_MIN_PROBES
     engine = Engine(index, FakeEncoder(), cache_size=0)
     queries = synth_faq.queries(40)
     approximate = [[h.entry.id for h in engine.search(q, k=5).hits] for q in queries]
-    monkeypatch.setattr(search_module, "HNSW_THRESHOLD", 10**9)  # every phrasing scored
+    monkeypatch.setattr(search_module, "CANDIDATE_ROWS", 10**9)  # every entry scored
     exact = [[h.entry.id for h in engine.search(q, k=5).hits] for q in queries]
     assert all(len(a) == 5 for a in approximate)
     # The top entry always, and nearly all of the top five (ties may order differently).

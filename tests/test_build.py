@@ -328,3 +328,17 @@ def test_load_refuses_an_index_of_another_format(broken: Path) -> None:
     (broken / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="format 99"):
         load_index(broken, "fake", default_tokenizer())
+
+
+def test_near_duplicates_of_a_large_faq_come_from_an_approximate_scan(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from aurora_faq import build as build_module
+    from bench import synth_faq
+
+    entries = read_faq(synth_faq.write_faq(tmp_path / "faq.jsonl", 1000))[0]  # 4,000 phrasing rows
+    index = embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake"))
+    exact = {(a, b) for a, b, *_ in near_duplicates(index)}
+    monkeypatch.setattr(build_module, "NEAR_DUPLICATE_EXACT_ROWS", 1000)
+    approximate = {(a, b) for a, b, *_ in near_duplicates(index)}
+    assert len(exact) > 50  # the synthetic catalogue repeats itself
+    assert len(exact & approximate) >= 0.98 * len(exact)
