@@ -7,8 +7,9 @@ For each concurrency level (1, 4, 16 closed-loop clients, httpx on 127.0.0.1) ev
 the same mix of labelled shopper questions (ja and en, 20% repeats), each on a freshly started
 server (so no level finds the previous one's queries in a cache):
 
-  encoder ×c      the encoder alone in-process, c threads one query per call, e5 on every core
-  encoder ×c 1t   the same with e5 on one thread a call
+  encoder ×c      the encoder alone in-process, c threads one query per call, through E5Encoder's
+                  own threads as the service runs it
+  encoder ×c 1t   the same, each thread running e5 itself on one core
   encoder [c]     the encoder alone, c queries per call (what batching can reach)
   the floor at each level is the best of them: the lowest fresh p50; for throughput the
   most req/s one query a call (the issue's per-call floor; the batched figure is shown beside)
