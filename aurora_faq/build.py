@@ -28,7 +28,7 @@ from .index import FORMAT_VERSION, FaqIndex, make_ann, make_ivf, write_index
 from .lexical import LexicalIndex
 from .search import RetrievalParams, rank
 from .text import default_tokenizer, normalize
-from .tuning import Example, fit_classifier, refit_classifier, tune
+from .tuning import Example, fit_classifier, query_sims, refit_classifier, tune
 
 logger = logging.getLogger(__name__)
 
@@ -151,16 +151,9 @@ def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: n
     `background`: the queries are `index.background_vecs`, each asked with itself hidden there.
     """
     out = []
-    # The queries' cosines by matrix products over chunks of queries (about 64 MB each), not
-    # by a scan of the index per query.
-    chunk = max(1, 2**24 // max(len(index.phrase_vecs), 1))
-    for i, (q, v) in enumerate(zip(queries, vecs, strict=True)):
-        if i % chunk == 0:
-            part = vecs[i : i + chunk]
-            phrase_sims, answer_sims = part @ index.phrase_vecs.T, part @ index.answer_vecs.T
+    for i, (q, v, sims) in enumerate(zip(queries, vecs, query_sims(index, vecs), strict=True)):
         n = normalize(q.query)
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        sims = (phrase_sims[i % chunk], answer_sims[i % chunk])
         out.append(Example(rank(index, v, n, params, exclude_background=i if background else None, sims=sims),
                            gold))
         if gold:

@@ -258,8 +258,8 @@ def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | 
 
     `warm` runs one tiny encode in each mode: the first call pays lazy weight loading
     (up to seconds), which belongs to start-up, not to the first shopper's request.
-    `threads` caps e5's threads a call (None: one a core). `e5_own_thread=False` lets e5 run
-    on its callers' threads (see `E5Encoder`).
+    `threads` sets e5's threads for a lone call (None: one a core). `e5_own_thread=False`
+    lets e5 run on its callers' threads (see `E5Encoder`).
     """
     encoder = _build(spec, threads, e5_own_thread)
     if warm:

@@ -37,7 +37,7 @@ from .text import Tokenizer
 
 FORMAT_VERSION = 2
 # Above this many phrasings an inverted-file index replaces exact search (bench/README.md: recall).
-HNSW_THRESHOLD = 50_000
+IVF_THRESHOLD = 50_000
 IVF_MIN_PROBES = 32
 IVF_TRAIN_PER_LIST = 40  # k-means sample: faiss asks for at least 39 points a centroid
 IVF_TRAIN_ITERATIONS = 10
@@ -72,7 +72,7 @@ class FaqIndex:
 
 
 def make_ann(vecs: np.ndarray) -> Any:
-    """Exact inner-product search for small FAQs, an inverted-file index above HNSW_THRESHOLD rows.
+    """Exact inner-product search for small FAQs, an inverted-file index above IVF_THRESHOLD rows.
 
     The IVF index has about 8·√n lists (a power of two) and searches 1/64 of them, at least
     IVF_MIN_PROBES: on 400,000 synthetic phrasing rows that keeps recall@10 ≥ 0.99 of the top
@@ -80,7 +80,7 @@ def make_ann(vecs: np.ndarray) -> Any:
     Vectors are unit rows, so inner product is cosine.
     """
     data = np.ascontiguousarray(vecs, dtype=np.float32)
-    if len(vecs) > HNSW_THRESHOLD:
+    if len(vecs) > IVF_THRESHOLD:
         nlist = 1 << round(np.log2(8 * np.sqrt(len(vecs))))
         return make_ivf(data, nlist, max(IVF_MIN_PROBES, nlist // 64))
     ann = faiss.IndexFlatIP(data.shape[1])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,7 +33,8 @@ ANSWER_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
 CLASSIFIER_WEIGHTS = (0.0, 0.15, 0.3, 0.6)
 CALIBRATION_DEPTH = 3  # candidates per query used as calibration examples
-_SIMS_CHUNK = 256  # pseudo-queries whose cosines one matrix product computes (256 x 40k floats: 41 MB)
+_SIMS_CHUNK = 256  # most queries whose cosines one matrix product computes
+_SIMS_CHUNK_FLOATS = 2**24  # and at most this many cosines (64 MB) a product
 # The share of answerable questions the calibration assumes, as in a shop's real traffic
 # (the labelled AuroraBoutique set has 78 %). Unanswerable examples are weighted to match it.
 IN_SCOPE_PRIOR = 0.75
@@ -142,24 +143,32 @@ def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[n
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
 
 
+def query_sims(index: FaqIndex, qvecs: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each query's cosines to every phrasing row and every answer row, for `rank(sims=...)`.
+
+    Computed by matrix products over chunks of queries: one pass over the index's vectors a
+    chunk, not one a query, with each chunk's result bounded in size.
+    """
+    chunk = max(1, min(_SIMS_CHUNK, _SIMS_CHUNK_FLOATS // max(len(index.phrase_vecs), 1)))
+    for start in range(0, len(qvecs), chunk):
+        part = qvecs[start : start + chunk]
+        yield from zip(part @ index.phrase_vecs.T, part @ index.answer_vecs.T, strict=True)
+
+
 def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
                   oof: dict[int, np.ndarray] | None = None) -> list[Example]:
     """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
     out = []
-    for start in range(0, len(rows), _SIMS_CHUNK):
-        chunk = list(rows[start : start + _SIMS_CHUNK])
-        qvecs = index.phrase_vecs[chunk]
-        phrase_sims, answer_sims = qvecs @ index.phrase_vecs.T, qvecs @ index.answer_vecs.T
-        for i, row in enumerate(chunk):
-            entry = int(index.phrase_entry[row])
-            text = normalize(index.phrase_text[row])
-            lex = index.lexical.scores(text)
-            proba = oof.get(row) if oof else None
-            sims = (phrase_sims[i], answer_sims[i])
-            out.append(Example(rank(index, qvecs[i], text, params, exclude_rows=np.array([row]), clf_proba=proba,
-                                    lex_docs=lex, sims=sims), frozenset({entry})))
-            out.append(Example(rank(index, qvecs[i], text, params, exclude_entries=np.array([entry]),
-                                    clf_proba=proba, lex_docs=lex, sims=sims), frozenset(), near_miss=True))
+    qvecs = index.phrase_vecs[list(rows)]
+    for row, qvec, sims in zip(rows, qvecs, query_sims(index, qvecs), strict=True):
+        entry = int(index.phrase_entry[row])
+        text = normalize(index.phrase_text[row])
+        lex = index.lexical.scores(text)
+        proba = oof.get(row) if oof else None
+        out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
+                                lex_docs=lex, sims=sims), frozenset({entry})))
+        out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
+                                clf_proba=proba, lex_docs=lex, sims=sims), frozenset(), near_miss=True))
     return out
 
 

@@ -69,9 +69,9 @@ def batched(encoder: Encoder, texts: Sequence[str], batch: int) -> dict[str, Any
 def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int],
             modes: Sequence[str] = ("threads", "batched"), e5_threads: int | None = None) -> dict[str, Any]:
     """The floors of `modes` for each (mix, level) pair; texts are normalized first, as the engine does."""
-    # One e5 thread a call: each calling thread drives its own one-thread team, as c request
-    # threads of a plain server would. Every core a call: the calls queue for e5's own thread,
-    # as in the service (two teams on two cores would spin against each other).
+    # One e5 thread a call: each calling thread drives e5 itself on one core, as c request
+    # threads of a plain server would. Every core: the calls go through E5Encoder's own
+    # threads, as in the service.
     encoder = make_encoder(encoder_spec, threads=e5_threads, e5_own_thread=e5_threads != 1)
     out: dict[str, Any] = {mode: [] for mode in modes}
     for mix, level in zip(mixes, levels, strict=True):

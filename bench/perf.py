@@ -129,9 +129,14 @@ def run_floor(encoder: str, mix: Sequence[Request], level: int, work: Path) -> t
     return runs, hwm
 
 
+def floor_run(results: dict[str, Measured], level: int) -> Run:
+    """The floor's run at `level` for latency: the encoder-alone way with the lowest fresh p50."""
+    return min((results[name].runs[level] for name in FLOORS), key=lambda r: r.pct(50, "fresh"))
+
+
 def floor_p50(results: dict[str, Measured], level: int) -> float:
-    """The floor's latency at `level`: the lowest fresh p50 of the encoder-alone ways."""
-    return min(results[name].runs[level].pct(50, "fresh") for name in FLOORS)
+    """The floor's latency at `level`."""
+    return floor_run(results, level).pct(50, "fresh")
 
 
 def floor_rps(results: dict[str, Measured], level: int, batched: bool = False) -> float:
@@ -255,7 +260,7 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
         r1, rh = m.runs[lo], m.runs[hi]
         gap = r1.pct(50, "fresh") - floor_p50(results, lo)
         checks.append((f"{name}: c={lo} fresh p50 ≤ floor + 2 ms", f"+{gap:.2f} ms", gap <= 2.0))
-        floor = min((results[n].runs[lo] for n in FLOORS), key=lambda r: r.pct(50, "fresh"))
+        floor = floor_run(results, lo)
         floor_spread = floor.pct(99) / floor.pct(50)  # the encoder's own, from text lengths
         checks.append((f"{name}: c={lo} p99 ≤ 2 × p50", f"{r1.pct(99) / r1.pct(50):.2f}× (floor "
                        f"{floor_spread:.2f}×)", r1.pct(99) <= 2 * r1.pct(50)))

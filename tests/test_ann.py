@@ -26,7 +26,7 @@ def test_small_faqs_get_an_exact_index() -> None:
 def test_approximate_search_finds_the_entries_exact_search_finds(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     faq = synth_faq.write_faq(tmp_path / "faq.jsonl", 1500)  # 6,000 phrasing rows
-    monkeypatch.setattr(index_module, "HNSW_THRESHOLD", 1000)
+    monkeypatch.setattr(index_module, "IVF_THRESHOLD", 1000)
     monkeypatch.setattr(search_module, "CANDIDATE_ROWS", 1000)
     build_index(faq, tmp_path / "index", FakeEncoder(), cache_dir=None)
     index = load_index(tmp_path / "index", "fake", default_tokenizer())
