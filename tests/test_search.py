@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from aurora_faq.build import build_engine
@@ -226,3 +227,16 @@ def test_bad_queries_raise_query_error(engine: Engine, query: str, k: Any, lang:
 def test_limits_are_inclusive(engine: Engine, query: str, k: int) -> None:
     assert engine.search(query, k=k).hits
 
+
+
+def test_row_dots_read_in_place_match_numpy() -> None:
+    from aurora_faq.search import _row_dots
+
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((500, 64)).astype(np.float32)
+    rows = np.sort(rng.choice(500, 40, replace=False))
+    query = rng.standard_normal(64).astype(np.float32)
+    assert np.allclose(_row_dots(vecs, rows, query), vecs[rows] @ query, atol=1e-5)
+    # Matrices faiss cannot read in place take numpy's way, with the same result.
+    assert np.allclose(_row_dots(np.asfortranarray(vecs), rows, query), vecs[rows] @ query, atol=1e-5)
+    assert np.allclose(_row_dots(vecs.astype(np.float64), rows, query), vecs[rows] @ query, atol=1e-5)

@@ -93,3 +93,20 @@ def test_hiragana_query_finds_the_katakana_document_lexically(tok: Tokenizer) ->
 def test_lexical_score_is_one_when_every_query_term_matches(tok: Tokenizer) -> None:
     lexical = LexicalIndex.build(["coupon code", "delivery time", "pay card", "return item"], tok)
     assert lexical.scores("coupon code")[0] == pytest.approx(1.0)
+
+
+def test_a_lexical_index_built_in_a_child_process_scores_as_one_built_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import aurora_faq.lexical as lexical_module
+
+    texts = ["送料は無料ですか", "how do i return an item", "返品の方法を教えてください",
+             "クーポンコードの使い方", "which payment methods do you accept"] * 4
+    here = LexicalIndex.build(texts, default_tokenizer())
+    monkeypatch.setattr(lexical_module, "BACKGROUND_MIN_TEXTS", 10)
+    there = LexicalIndex.build_in_background(texts)()
+    for query in ["送料", "return item", "くーぽん", "payment"]:
+        assert np.allclose(there.scores(query), here.scores(query))
+    # Unpickled arrays would carry dtype instances of their own (np.add.at's slow path).
+    assert all(v.dtype is np.dtype(v.dtype.type) for v in there._bm25.scores.values() if isinstance(v, np.ndarray))
