@@ -3,7 +3,7 @@
     .venv/bin/python bench/perf.py [--requests 200] [--levels 1,4,16] [--quick]
                                    [--targets aurora,aurora-nobatch,naive,txtai] [--encoder e5+use]
 
-For each concurrency level (1, 4, 16 closed-loop clients, httpx on 127.0.0.1) every target gets
+For each concurrency level (1, 4, 16 closed-loop clients, aiohttp on 127.0.0.1) every target gets
 the same mix of labelled shopper questions (ja and en, 20% repeats), each on a freshly started
 server (so no level finds the previous one's queries in a cache):
 
@@ -355,7 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(c) for c in args.levels.split(",")]
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would load the client
 
     out = REPO / args.out
     started_load = procstat.loadavg()
