@@ -3,8 +3,7 @@ the previous one is answered, until a fixed list of requests is used up (aiohttp
 
 aiohttp, not httpx: the client shares the two cores with the server and, at concurrency 1,
 its own work per request lands in every latency measured. httpx's AsyncClient spent 1.7-2.2 ms
-of CPU a request here and aiohttp 0.4 ms; the same server's c=1 p50 read 2-3 ms lower through
-aiohttp (bench/README.md).
+of CPU a request here, aiohttp 0.4 ms (bench/README.md).
 """
 
 from __future__ import annotations
