@@ -45,7 +45,7 @@ def load_engine(settings: Settings) -> Engine:
     return Engine(
         index,
         encoder,
-        Thresholds(answer=settings.answer_threshold, clarify=settings.clarify_threshold),
+        Thresholds.from_manifest(index.manifest, settings.answer_threshold, settings.clarify_threshold),
         fallback={"ja": settings.fallback_ja, "en": settings.fallback_en},
         cache_size=settings.cache_size,
     )

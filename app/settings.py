@@ -19,8 +19,9 @@ class Settings(BaseSettings):
 
     index_path: Path = Path("index")
     encoder: str = DEFAULT_ENCODER
-    answer_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    clarify_threshold: float = Field(0.2, ge=0.0, le=1.0)
+    # None: the index's own, chosen when it was built (its manifest's "thresholds").
+    answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    clarify_threshold: float | None = Field(None, ge=0.0, le=1.0)
     fallback_ja: str = (
         "お役に立てる回答が見つかりませんでした。"
         "お手数ですが、公式LINEアカウントから注文番号を添えてお問い合わせください。"
@@ -42,7 +43,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:
-        if self.clarify_threshold > self.answer_threshold:
+        if (self.clarify_threshold is not None and self.answer_threshold is not None
+                and self.clarify_threshold > self.answer_threshold):
             raise ValueError(f"clarify_threshold ({self.clarify_threshold}) must not exceed "
                              f"answer_threshold ({self.answer_threshold})")
         return self

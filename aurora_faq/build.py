@@ -201,7 +201,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
                                   RetrievalParams()) + \
             labelled_examples(index, background, index.background_vecs, RetrievalParams(), background=True)
         cache.save()
-        params, calibrators, stats = tune(index, rows, oof, extra)
+        params, calibrators, stats, thresholds = tune(index, rows, oof, extra)
         refit_classifier(index, oof)
     dups = near_duplicates(index)
     for a, b, s, ta, tb in dups[:20]:
@@ -226,6 +226,7 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
         "retrieval": asdict(params),
         **{key: c.to_manifest() if c else None for key, c in calibrators.items()},
         "tuning": stats,
+        "thresholds": thresholds,
         "near_duplicates": len(dups),
         "versions": _versions(),
     }

@@ -263,8 +263,21 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class Thresholds:
+    """Confidence needed to answer, and to offer the candidates as "did you mean"."""
+
     answer: float = 0.5
     clarify: float = 0.2
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, object], answer: float | None = None,
+                      clarify: float | None = None) -> Thresholds:
+        """The index's own defaults (chosen at build time, `tuning.choose_thresholds`), with
+        `answer` / `clarify` given in their place; clarify never above answer."""
+        raw = manifest.get("thresholds") or {}
+        assert isinstance(raw, dict)
+        a = float(raw.get("answer", cls.answer)) if answer is None else answer
+        c = float(raw.get("clarify", cls.clarify)) if clarify is None else clarify
+        return cls(answer=a, clarify=min(c, a))
 
 
 @dataclass
@@ -273,12 +286,13 @@ class Engine:
 
     index: FaqIndex
     encoder: Encoder
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: Thresholds | None = None  # None: the index's own (`Thresholds.from_manifest`)
     fallback: dict[str, str] = field(default_factory=dict)
     cache_size: int = 1024
     _NO_EXCLUSIONS = np.zeros(0, np.int64)  # not a field: unannotated
 
     def __post_init__(self) -> None:
+        self.decision_thresholds = self.thresholds or Thresholds.from_manifest(self.index.manifest)
         self.params = RetrievalParams.from_manifest(self.index.manifest)
         self.calibrator = Calibrator.from_manifest(self.index.manifest)
         self.calibrator_no_clf = Calibrator.from_manifest(self.index.manifest, "calibration_no_classifier")
@@ -404,9 +418,9 @@ class Engine:
             if len(hits) == k:
                 break
         top = hits[0].confidence if hits else 0.0
-        if top >= self.thresholds.answer:
+        if top >= self.decision_thresholds.answer:
             decision = "answer"
-        elif top >= self.thresholds.clarify and len(hits) > 1:
+        elif top >= self.decision_thresholds.clarify and len(hits) > 1:
             decision = "clarify"
         else:
             decision = "no_answer"

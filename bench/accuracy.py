@@ -94,6 +94,7 @@ def run_set(name: str, encoder_spec: str, min_refused: float = 0.75) -> dict[str
     started = time.perf_counter()
     engine = build_engine(faq, encoder, cache, cache_size=0)
     built = time.perf_counter() - started
+    thresholds = [engine.decision_thresholds.answer]
     if engine.index.manifest["tuning"]["pseudo_queries"] == 0:
         # No alternates to fit on: fit weights and calibration on half the labelled queries and
         # score the other half, both ways (2-fold cross-fitting; no query scores its own fit).
@@ -102,15 +103,18 @@ def run_set(name: str, encoder_spec: str, min_refused: float = 0.75) -> dict[str
         rows = []
         for fit, test in (halves, halves[::-1]):
             fitted = build_engine(faq, encoder, cache, fit, cache_size=0)
+            thresholds.append(fitted.decision_thresholds.answer)
             rows += judge(test, engine_search(fitted), leave_gold_out=not has_oos)
         label = f"{name} (2-fold)"
+        thresholds = thresholds[1:]
     else:
         rows = judge(queries, engine_search(engine), leave_gold_out=not has_oos)
     ours = summarize(rows)
     chosen = chosen_threshold(rows, min_refused) if has_oos else None
     return {"set": label, "build_s": round(built, 1), "gold_out": not has_oos, "ours": ours, "chosen": chosen,
             "oos_groups": oos_groups(rows), "baselines": baselines(engine, queries),
-            "published": PUBLISHED[name], "params": engine.index.manifest.get("retrieval")}
+            "published": PUBLISHED[name], "params": engine.index.manifest.get("retrieval"),
+            "answer_threshold": thresholds}
 
 
 def fmt(v: object) -> str:
@@ -130,7 +134,10 @@ def table(results: list[dict[str, object]]) -> str:
         if len(groups) > 1:
             refused += " (" + ", ".join(f"{g} {v:.3f}" for g, v in sorted(groups.items())) + ")"
         label = f"{res['set']}{' (gold-out)' if res['gold_out'] else ''}"
-        lines.append(f"| {label} | **Aurora FAQ** | {fmt(ours['recall_at_1'])} | {fmt(ours['recall_at_5'])} | "
+        at = res.get("answer_threshold")
+        system = f"**Aurora FAQ** (answers at ≥ {', '.join(f'{t:.3f}' for t in at)})" if isinstance(at, list) else \
+            "**Aurora FAQ**"
+        lines.append(f"| {label} | {system} | {fmt(ours['recall_at_1'])} | {fmt(ours['recall_at_5'])} | "
                      f"{fmt(ours['mrr'])} | {fmt(ours['ndcg_at_10'])} | {fmt(ours['auroc'])} | "
                      f"{fmt(ours['answered_rate'])} | {fmt(ours['in_scope_accuracy'])} | {refused} | "
                      f"{fmt(ours['ece'])} |")

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="evaluate a running service instead of building an index")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    thresholds = None
     try:
         queries = read_queries(args.queries)
         if args.url:
@@ -53,10 +54,16 @@ def main(argv: list[str] | None = None) -> int:
             calib = read_queries(args.calibration_queries) if args.calibration_queries else []
             engine = build_engine(args.faq, make_encoder(args.encoder), args.cache, calib, cache_size=0)
             search = engine_search(engine)
+            thresholds = engine.decision_thresholds
         rep = report(judge(queries, search, leave_gold_out=args.leave_gold_out))
     except (AuroraError, OSError, ValueError) as e:
         logger.error("%s", e)
         return 1
+    if thresholds is not None:
+        # "answered" and "refused" are at these: the index's own, chosen when it was built.
+        rep["thresholds"] = {"answer": thresholds.answer, "clarify": thresholds.clarify}
+        print(f"decision thresholds (chosen at build): answer {thresholds.answer:.3f}, "
+              f"clarify {thresholds.clarify:.3f}")
     print(table(rep))
     if args.json:
         args.json.write_text(json.dumps(rep, indent=2, ensure_ascii=False))

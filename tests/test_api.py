@@ -208,6 +208,15 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.index_path == Path("/srv/index")
 
 
+def test_the_service_decides_at_the_index_thresholds_unless_told_otherwise(settings: Settings) -> None:
+    engine = load_engine(settings)
+    chosen = engine.index.manifest["thresholds"]
+    assert (engine.decision_thresholds.answer, engine.decision_thresholds.clarify) == \
+        (chosen["answer"], chosen["clarify"])
+    told = load_engine(settings.model_copy(update={"answer_threshold": 0.95})).decision_thresholds
+    assert (told.answer, told.clarify) == (0.95, chosen["clarify"])
+
+
 def test_settings_refuse_a_clarify_threshold_above_answer() -> None:
     with pytest.raises(ValueError, match="clarify_threshold"):
         Settings(answer_threshold=0.3, clarify_threshold=0.4)

@@ -1,4 +1,5 @@
-"""Confidence calibration: the logistic calibrator, its features, its fitting, ECE."""
+"""Confidence calibration: the logistic calibrator, its features, its fitting, ECE, and the
+default decision thresholds chosen on it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ import pytest
 
 from aurora_faq.calibration import FEATURES, Calibrator, expected_calibration_error, features, fit_calibrator
 from aurora_faq.evaluation import auroc
-from aurora_faq.search import Ranking
+from aurora_faq.search import Ranking, RetrievalParams, Thresholds
+from aurora_faq.tuning import (
+    CLARIFY_SHARE,
+    FALLBACK_THRESHOLDS,
+    MIN_UNANSWERABLE,
+    NEAR_MISS_REFUSED,
+    OFF_TOPIC_REFUSED,
+    Example,
+    choose_thresholds,
+)
 
 N = len(FEATURES)
 
@@ -117,3 +127,50 @@ def test_expected_calibration_error_edges() -> None:
     assert expected_calibration_error(np.array([1.0, 0.0, 1.0]), np.array([1, 0, 1])) == 0.0
     assert expected_calibration_error(np.array([]), np.array([])) == 0.0
     assert expected_calibration_error(np.array([1.0, 1.0]), np.array([0, 0])) == pytest.approx(1.0)
+
+
+def _top_only(phrase: float) -> Ranking:
+    """A one-candidate ranking whose best phrasing cosine is `phrase`."""
+    one = np.array([phrase], np.float32)
+    zero = np.zeros(1, np.float32)
+    return Ranking(np.zeros(1, np.int64), one, one, zero, zero, zero, np.zeros(1, np.int64), zero, 10, 1.0)
+
+
+# Confidence = sigmoid(10 * phrase - 5): 0.5 at phrase 0.5, rising with it.
+PHRASE_ONLY = Calibrator((0.0,) * N, (1.0,) * N,
+                         tuple(10.0 if f == "phrase" else 0.0 for f in FEATURES), -5.0)
+
+
+def _conf(phrase: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-(10 * phrase - 5))))
+
+
+def test_default_thresholds_refuse_the_set_shares_of_build_time_unanswerables() -> None:
+    near = np.linspace(0.0, 1.0, 61)
+    off = np.linspace(0.0, 0.6, 61)
+    examples = ([Example(_top_only(p), frozenset(), near_miss=True) for p in near]
+                + [Example(_top_only(p), frozenset()) for p in off]
+                + [Example(_top_only(0.05), frozenset({0}))])  # answerable: sets no bound
+    got = choose_thresholds(examples, RetrievalParams(0.0, 0.0, 0.0), PHRASE_ONLY)
+    want = max(np.quantile(_conf(near), NEAR_MISS_REFUSED), np.quantile(_conf(off), OFF_TOPIC_REFUSED))
+    assert got["answer"] == pytest.approx(want, abs=1e-3)
+    assert got["clarify"] == pytest.approx(CLARIFY_SHARE * got["answer"], abs=1e-3)
+    assert np.mean(_conf(near) < got["answer"]) >= NEAR_MISS_REFUSED - 0.02
+    assert np.mean(_conf(off) < got["answer"]) >= OFF_TOPIC_REFUSED - 0.02
+    # Off-topic questions as confident as the near misses: they set the bound instead.
+    examples += [Example(_top_only(p), frozenset()) for p in np.linspace(0.4, 1.0, 200)]
+    assert choose_thresholds(examples, RetrievalParams(0.0, 0.0, 0.0), PHRASE_ONLY)["answer"] > got["answer"]
+
+
+def test_default_thresholds_fall_back_without_enough_unanswerable_examples() -> None:
+    few = [Example(_top_only(0.9), frozenset(), near_miss=True)] * (MIN_UNANSWERABLE - 1)
+    assert choose_thresholds(few, RetrievalParams(), PHRASE_ONLY) == FALLBACK_THRESHOLDS
+    assert choose_thresholds(few * 2, RetrievalParams(), None) == FALLBACK_THRESHOLDS
+
+
+def test_thresholds_come_from_the_manifest_unless_given() -> None:
+    manifest: dict[str, object] = {"thresholds": {"answer": 0.31, "clarify": 0.12}}
+    assert Thresholds.from_manifest(manifest) == Thresholds(0.31, 0.12)
+    assert Thresholds.from_manifest(manifest, answer=0.7) == Thresholds(0.7, 0.12)
+    assert Thresholds.from_manifest(manifest, clarify=0.5) == Thresholds(0.31, 0.31)  # never above answer
+    assert Thresholds.from_manifest({}) == Thresholds(0.5, 0.2)  # an index built before they were chosen
