@@ -37,6 +37,14 @@ def test_perf_quick_runs_every_local_target(tmp_path: Path) -> None:
     assert list(tmp_path.glob("perf-*.json"))
 
 
+def test_c1_trace_splits_the_server_time_into_its_steps(tiny_index_dir: Path) -> None:
+    out = run_script("bench/c1_trace.py", "--index", str(tiny_index_dir), "--encoder", "fake", "--requests", "6")
+    for step in ("client round trip", "encoding", "Engine.answer_vectors", "hop back to the event loop"):
+        assert step in out
+    # Every step was timed in the server (a missing timestamp would have raised).
+    assert "first-time questions, concurrency 1" in out
+
+
 def test_build_bench_tiny(tmp_path: Path) -> None:
     out = run_script("bench/build_bench.py", "--encoder", "fake", "--sizes", "150",
                      "--synthetic-encoder", "fake", "--queries", "10")
