@@ -45,7 +45,7 @@ OFF_TOPIC_SHARE = 0.7  # of the unanswerable weight: off-topic background vs gol
 # these shares of the build-time unanswerable examples.
 NEAR_MISS_REFUSED = 2 / 3
 OFF_TOPIC_REFUSED = 0.9
-MIN_UNANSWERABLE = 30  # fewer examples of a kind: that kind sets no bound
+MIN_UNANSWERABLE = 30  # fewer examples of either kind: the fixed FALLBACK_THRESHOLDS
 FALLBACK_THRESHOLDS = {"answer": 0.5, "clarify": 0.2}
 CLARIFY_SHARE = 0.4  # the clarify threshold as a share of the answer threshold
 
@@ -233,7 +233,7 @@ def choose_thresholds(examples: Sequence[Example], params: RetrievalParams,
     the calibration assumes one traffic mix for every FAQ, while how much an FAQ's near misses
     look like its answerable questions varies. On the dev sets, 0.5 refused 79 % of CLINC150's
     build-time near misses and 68 % of BANKING77's, and CLINC150's answers at confidence 0.2-0.5
-    were right 77 % of the time, BANKING77's 20 % (README, Accuracy).
+    were right 77 % of the time, BANKING77's 20 % (README, "How an answer is chosen").
     """
     near: list[float] = []
     off: list[float] = []
@@ -244,10 +244,11 @@ def choose_thresholds(examples: Sequence[Example], params: RetrievalParams,
         if len(r.score):
             top = int(np.argmax(r.score))
             (near if ex.near_miss else off).append(float(calibrator.predict(features(r)[top : top + 1])[0]))
-    bounds = [float(np.quantile(conf, share)) for conf, share in ((near, NEAR_MISS_REFUSED), (off, OFF_TOPIC_REFUSED))
-              if len(conf) >= MIN_UNANSWERABLE]
-    if not bounds:
+    if min(len(near), len(off)) < MIN_UNANSWERABLE:
+        # One kind alone would set a threshold blind to the other: a small FAQ's few near
+        # misses, or an FAQ whose background questions all look like its own.
         return dict(FALLBACK_THRESHOLDS)
+    bounds = [float(np.quantile(near, NEAR_MISS_REFUSED)), float(np.quantile(off, OFF_TOPIC_REFUSED))]
     answer = round(max(bounds), 3)
     return {"answer": answer, "clarify": round(CLARIFY_SHARE * answer, 3)}
 

@@ -162,10 +162,14 @@ def test_default_thresholds_refuse_the_set_shares_of_build_time_unanswerables() 
     assert choose_thresholds(examples, RetrievalParams(0.0, 0.0, 0.0), PHRASE_ONLY)["answer"] > got["answer"]
 
 
-def test_default_thresholds_fall_back_without_enough_unanswerable_examples() -> None:
-    few = [Example(_top_only(0.9), frozenset(), near_miss=True)] * (MIN_UNANSWERABLE - 1)
-    assert choose_thresholds(few, RetrievalParams(), PHRASE_ONLY) == FALLBACK_THRESHOLDS
-    assert choose_thresholds(few * 2, RetrievalParams(), None) == FALLBACK_THRESHOLDS
+def test_default_thresholds_fall_back_without_enough_of_either_unanswerable_kind() -> None:
+    near = [Example(_top_only(p), frozenset(), near_miss=True) for p in np.linspace(0, 1, MIN_UNANSWERABLE)]
+    off = [Example(_top_only(p), frozenset()) for p in np.linspace(0, 1, MIN_UNANSWERABLE)]
+    params = RetrievalParams(0.0, 0.0, 0.0)
+    assert choose_thresholds(near + off, params, PHRASE_ONLY) != FALLBACK_THRESHOLDS
+    assert choose_thresholds(near + off[1:], params, PHRASE_ONLY) == FALLBACK_THRESHOLDS
+    assert choose_thresholds(near[1:] + off, params, PHRASE_ONLY) == FALLBACK_THRESHOLDS
+    assert choose_thresholds(near + off, params, None) == FALLBACK_THRESHOLDS  # nothing calibrated
 
 
 def test_thresholds_come_from_the_manifest_unless_given() -> None:
