@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import faiss
@@ -22,7 +22,7 @@ import numpy as np
 from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, worth_fitting
 from .index import FaqIndex
-from .search import ANN_CANDIDATES, Ranking, RetrievalParams, rank
+from .search import ANN_CANDIDATES, Ranking, RetrievalParams, Thresholds, rank
 from .text import normalize
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ OFF_TOPIC_SHARE = 0.7  # of the unanswerable weight: off-topic background vs gol
 NEAR_MISS_REFUSED = 2 / 3
 OFF_TOPIC_REFUSED = 0.9
 MIN_UNANSWERABLE = 30  # fewer examples of either kind: the fixed FALLBACK_THRESHOLDS
-FALLBACK_THRESHOLDS = {"answer": 0.5, "clarify": 0.2}
+FALLBACK_THRESHOLDS = asdict(Thresholds())  # as for an index built before thresholds were chosen
 CLARIFY_SHARE = 0.4  # the clarify threshold as a share of the answer threshold
 
 
