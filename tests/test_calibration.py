@@ -20,6 +20,7 @@ from aurora_faq.tuning import (
     OFF_TOPIC_REFUSED,
     Example,
     choose_thresholds,
+    fit_params,
 )
 
 N = len(FEATURES)
@@ -178,3 +179,21 @@ def test_thresholds_come_from_the_manifest_unless_given() -> None:
     assert Thresholds.from_manifest(manifest, answer=0.7) == Thresholds(0.7, 0.12)
     assert Thresholds.from_manifest(manifest, clarify=0.5) == Thresholds(0.31, 0.31)  # never above answer
     assert Thresholds.from_manifest({}) == Thresholds(0.5, 0.2)  # an index built before they were chosen
+
+
+def _two_candidates(gold_answer: float) -> Example:
+    """Entry 0 (gold) matches by its answer, entry 1 by its phrasing."""
+    r = Ranking(np.array([0, 1]), np.zeros(2, np.float32), np.array([0.5, 0.8], np.float32),
+                np.array([gold_answer, 0.2], np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32),
+                np.array([0, 1]), np.zeros(2, np.float32), 10, 1.0)
+    return Example(r, frozenset({0}))
+
+
+def test_answer_weight_is_fitted_and_capped_where_only_candidates_are_scored() -> None:
+    # The gold entry wins only when answers weigh most: (1-a)*0.5 + a*0.45 > (1-a)*0.8 + a*0.2
+    # holds for a > 0.545, so from 0.6 on the grid.
+    examples = [_two_candidates(0.45)] * 30
+    free, _ = fit_params(examples, RetrievalParams(), with_classifier=False)
+    capped, _ = fit_params(examples, RetrievalParams(), with_classifier=False, max_answer_weight=0.5)
+    assert free.answer_weight > 0.5
+    assert capped.answer_weight <= 0.5
