@@ -36,7 +36,7 @@ from .faq import Entry, parse_faq
 from .lexical import LexicalIndex
 from .text import Tokenizer
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Above this many phrasings an inverted-file index replaces exact search, which reads every row
 # for every query: 2.3 ms at 20,000 rows of e5+use vectors, 5 ms at 40,000, where the IVF index
 # took 0.2 ms with recall@10 0.992 and 0.996 (bench/README.md).

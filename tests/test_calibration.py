@@ -115,6 +115,17 @@ def test_features_margin_is_positive_only_for_the_top_candidate() -> None:
     assert x[:, FEATURES.index("log_chars")] == pytest.approx([np.log(10)] * 3)
 
 
+def test_features_answer_and_lexical_leads_and_the_crowd_at_the_top() -> None:
+    r = ranking(entries=np.arange(3), score=np.array([0.9, 0.88, 0.5], np.float32),
+                answer=np.array([0.3, 0.7, 0.6], np.float32), lexical=np.array([0.5, 0.1, 0.2], np.float32),
+                best_row=np.arange(3))
+    x = features(r)
+    assert x[:, FEATURES.index("answer_margin")] == pytest.approx([-0.4, 0.1, -0.1], abs=1e-6)
+    assert x[:, FEATURES.index("lexical_margin")] == pytest.approx([0.3, -0.4, -0.3], abs=1e-6)
+    # Two candidates within CROWD_WINDOW of the best score (itself included), the same for every row.
+    assert x[:, FEATURES.index("crowd")] == pytest.approx([np.log(3)] * 3)
+
+
 def test_expected_calibration_error_by_hand() -> None:
     conf = np.array([0.95, 0.85, 0.15, 0.12])
     correct = np.array([1, 0, 0, 1])
