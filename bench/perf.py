@@ -73,9 +73,14 @@ class Measured:
         self.runs[level] = self.runs[level].merged(run) if level in self.runs else run
 
 
+# `--env` assignments: set in every measured process, AURORA_* settings included.
+EXTRA_ENV: dict[str, str] = {}
+
+
 def server_env() -> dict[str, str]:
-    """The caller's environment without AURORA_* settings, so every run configures the same."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+    """The caller's environment without AURORA_* settings, so every run configures the same,
+    plus what `--env` set."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}, **EXTRA_ENV}
 
 
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> str:
@@ -345,11 +350,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="repeat everything, targets rotated, and pool the runs (a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="set in every measured process (floor and servers), e.g. OMP_WAIT_POLICY=passive")
+                        help="set in every measured process (floor and servers), e.g. OMP_WAIT_POLICY=passive "
+                             "or AURORA_BATCH_MAX=32")
     args = parser.parse_args(argv)
     for assignment in args.env:
         name, _, value = assignment.partition("=")
         os.environ[name] = value  # inherited by every child; this process loads no encoder
+        EXTRA_ENV[name] = value
     if args.quick:
         args.requests, args.levels = min(args.requests, 12), "1,4"
     levels = [int(c) for c in args.levels.split(",")]
