@@ -149,15 +149,21 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-score, kind="stable")
 
 
-def calibration_rows(examples: Sequence[Example], p: RetrievalParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, ws = [], [], []
+def calibration_rows(examples: Sequence[Example], p: RetrievalParams
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and weights of each example's CALIBRATION_DEPTH best candidates under
+    `p`, best first, and where each example's best row is (-1 for an empty ranking)."""
+    xs, ys, ws, first = [], [], [], []
+    rows = 0
     for ex in examples:
         r = _rescore(ex.ranking, p)
         top = _top(r.score, CALIBRATION_DEPTH)
         xs.append(features(r)[top])
-        ys.append(np.isin(r.entries[top], list(ex.gold)).astype(int))
+        ys.append(np.fromiter((int(e) in ex.gold for e in r.entries[top]), int, len(top)))
         ws.append(np.full(len(top), ex.weight))
-    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
+        first.append(rows if len(top) else -1)
+        rows += len(top)
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), np.array(first, np.int64)
 
 
 def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, Any]]:
@@ -230,9 +236,9 @@ def refit_classifier(index: FaqIndex, oof: dict[int, np.ndarray] | None) -> None
         index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
 
 
-def choose_thresholds(examples: Sequence[Example], params: RetrievalParams,
-                      calibrator: Calibrator | None) -> dict[str, float]:
-    """The default decision thresholds for this FAQ, chosen on its build-time examples.
+def choose_thresholds(examples: Sequence[Example], top_confidence: np.ndarray) -> dict[str, float]:
+    """The default decision thresholds for this FAQ, chosen on its build-time examples and the
+    confidence each got for its best candidate (NaN for none).
 
     The answer threshold is the lowest confidence at which the index refuses NEAR_MISS_REFUSED
     of the near misses (questions asked with their entry hidden) and OFF_TOPIC_REFUSED of the
@@ -243,15 +249,8 @@ def choose_thresholds(examples: Sequence[Example], params: RetrievalParams,
     build-time near misses and 68 % of BANKING77's, and CLINC150's answers at confidence 0.2-0.5
     were right 77 % of the time, BANKING77's 20 % (README, "How an answer is chosen").
     """
-    near: list[float] = []
-    off: list[float] = []
-    for ex in examples:
-        if ex.gold or calibrator is None:
-            continue
-        r = _rescore(ex.ranking, params)
-        if len(r.score):
-            top = int(np.argmax(r.score))
-            (near if ex.near_miss else off).append(float(calibrator.predict(features(r)[top : top + 1])[0]))
+    near = [c for ex, c in zip(examples, top_confidence, strict=True) if not ex.gold and ex.near_miss and c == c]
+    off = [c for ex, c in zip(examples, top_confidence, strict=True) if not ex.gold and not ex.near_miss and c == c]
     if min(len(near), len(off)) < MIN_UNANSWERABLE:
         # One kind alone would set a threshold blind to the other: a small FAQ's few near
         # misses, or an FAQ whose background questions all look like its own.
@@ -276,16 +275,20 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
     candidates_only = len(index.phrase_vecs) > search.CANDIDATE_ROWS
     params, mrr = fit_params(examples, default, index.classifier is not None,
                              CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only else 1.0)
-    x, y, w = calibration_rows(examples, params) if examples else (np.zeros((0, 0)), np.zeros(0), np.zeros(0))
+    x, y, w, first = calibration_rows(examples, params) if examples else \
+        (np.zeros((0, 0)), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
     calibrator = _fit(x, y, w)
     calibrator_no_clf = None
     if index.classifier is not None:
         # Cross-language queries are ranked without the classifier (search.py); they get their
         # own calibration, fitted on the same examples with the classifier taken out.
         plain = [replace(ex, ranking=replace(ex.ranking, clf=np.zeros_like(ex.ranking.clf))) for ex in examples]
-        calibrator_no_clf = _fit(*calibration_rows(plain, replace(params, classifier_weight=0.0)))
+        calibrator_no_clf = _fit(*calibration_rows(plain, replace(params, classifier_weight=0.0))[:3])
     stats = {"pseudo_queries": float(len(rows)), "calibration_rows": float(len(y)), "self_mrr": mrr}
-    thresholds = choose_thresholds(examples, params, calibrator)
+    top_confidence = np.full(len(first), np.nan)
+    if calibrator is not None and (first >= 0).any():
+        top_confidence[first >= 0] = calibrator.predict(x[first[first >= 0]])
+    thresholds = choose_thresholds(examples, top_confidence)
     logger.info("tuned %s on %d examples (self MRR %.3f), thresholds %s", params, len(examples), mrr, thresholds)
     return params, {"calibration": calibrator, "calibration_no_classifier": calibrator_no_clf}, stats, thresholds
 

@@ -3,6 +3,7 @@ default decision thresholds chosen on it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -19,6 +20,7 @@ from aurora_faq.tuning import (
     NEAR_MISS_REFUSED,
     OFF_TOPIC_REFUSED,
     Example,
+    calibration_rows,
     choose_thresholds,
     fit_params,
 )
@@ -148,40 +150,49 @@ def _top_only(phrase: float) -> Ranking:
     return Ranking(np.zeros(1, np.int64), one, one, zero, zero, zero, np.zeros(1, np.int64), zero, 10, 1.0)
 
 
-# Confidence = sigmoid(10 * phrase - 5): 0.5 at phrase 0.5, rising with it.
-PHRASE_ONLY = Calibrator((0.0,) * N, (1.0,) * N,
-                         tuple(10.0 if f == "phrase" else 0.0 for f in FEATURES), -5.0)
-
-
-def _conf(phrase: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-(10 * phrase - 5))))
+def _unanswerable(near: Sequence[float], off: Sequence[float]) -> tuple[list[Example], np.ndarray]:
+    """Near misses and off-topic examples with these top confidences."""
+    examples = ([Example(_top_only(0.5), frozenset(), near_miss=True) for _ in near]
+                + [Example(_top_only(0.5), frozenset()) for _ in off])
+    return examples, np.array([*near, *off], float)
 
 
 def test_default_thresholds_refuse_the_set_shares_of_build_time_unanswerables() -> None:
-    near = np.linspace(0.0, 1.0, 61)
-    off = np.linspace(0.0, 0.6, 61)
-    examples = ([Example(_top_only(p), frozenset(), near_miss=True) for p in near]
-                + [Example(_top_only(p), frozenset()) for p in off]
-                + [Example(_top_only(0.05), frozenset({0}))])  # answerable: sets no bound
-    got = choose_thresholds(examples, RetrievalParams(0.0, 0.0, 0.0), PHRASE_ONLY)
-    want = max(np.quantile(_conf(near), NEAR_MISS_REFUSED), np.quantile(_conf(off), OFF_TOPIC_REFUSED))
+    near, off = np.linspace(0.0, 1.0, 61), np.linspace(0.0, 0.6, 61)
+    examples, conf = _unanswerable(near, off)
+    # Answerable examples set no bound, and an empty ranking (NaN) counts for nothing.
+    examples += [Example(_top_only(0.9), frozenset({0})), Example(_top_only(0.9), frozenset(), near_miss=True)]
+    conf = np.append(conf, [0.05, np.nan])
+    got = choose_thresholds(examples, conf)
+    want = max(np.quantile(near, NEAR_MISS_REFUSED), np.quantile(off, OFF_TOPIC_REFUSED))
     assert got["answer"] == pytest.approx(want, abs=1e-3)
     assert got["clarify"] == pytest.approx(CLARIFY_SHARE * got["answer"], abs=1e-3)
-    assert np.mean(_conf(near) < got["answer"]) >= NEAR_MISS_REFUSED - 0.02
-    assert np.mean(_conf(off) < got["answer"]) >= OFF_TOPIC_REFUSED - 0.02
+    assert np.mean(near < got["answer"]) >= NEAR_MISS_REFUSED - 0.02
+    assert np.mean(off < got["answer"]) >= OFF_TOPIC_REFUSED - 0.02
     # Off-topic questions as confident as the near misses: they set the bound instead.
-    examples += [Example(_top_only(p), frozenset()) for p in np.linspace(0.4, 1.0, 200)]
-    assert choose_thresholds(examples, RetrievalParams(0.0, 0.0, 0.0), PHRASE_ONLY)["answer"] > got["answer"]
+    more, more_conf = _unanswerable([], np.linspace(0.4, 1.0, 200))
+    assert choose_thresholds(examples + more, np.append(conf, more_conf))["answer"] > got["answer"]
 
 
 def test_default_thresholds_fall_back_without_enough_of_either_unanswerable_kind() -> None:
-    near = [Example(_top_only(p), frozenset(), near_miss=True) for p in np.linspace(0, 1, MIN_UNANSWERABLE)]
-    off = [Example(_top_only(p), frozenset()) for p in np.linspace(0, 1, MIN_UNANSWERABLE)]
-    params = RetrievalParams(0.0, 0.0, 0.0)
-    assert choose_thresholds(near + off, params, PHRASE_ONLY) != FALLBACK_THRESHOLDS
-    assert choose_thresholds(near + off[1:], params, PHRASE_ONLY) == FALLBACK_THRESHOLDS
-    assert choose_thresholds(near[1:] + off, params, PHRASE_ONLY) == FALLBACK_THRESHOLDS
-    assert choose_thresholds(near + off, params, None) == FALLBACK_THRESHOLDS  # nothing calibrated
+    enough = np.linspace(0, 1, MIN_UNANSWERABLE)
+    assert choose_thresholds(*_unanswerable(enough, enough)) != FALLBACK_THRESHOLDS
+    assert choose_thresholds(*_unanswerable(enough, enough[1:])) == FALLBACK_THRESHOLDS
+    assert choose_thresholds(*_unanswerable(enough[1:], enough)) == FALLBACK_THRESHOLDS
+    examples, conf = _unanswerable(enough, enough)
+    assert choose_thresholds(examples, np.full_like(conf, np.nan)) == FALLBACK_THRESHOLDS  # nothing calibrated
+
+
+def test_calibration_rows_start_each_example_at_its_best_candidate() -> None:
+    r = ranking(entries=np.arange(3), phrase=np.array([0.2, 0.9, 0.5], np.float32), best_row=np.arange(3))
+    empty = Ranking(np.zeros(0, np.int64), *(np.zeros(0, np.float32),) * 5, np.zeros(0, np.int64),
+                    np.zeros(0, np.float32), 5, 0.0)
+    x, y, w, first = calibration_rows([Example(r, frozenset({1})), Example(empty, frozenset()),
+                                       Example(r, frozenset())], RetrievalParams(0.0, 0.0, 0.0))
+    assert first.tolist() == [0, -1, 3]
+    assert x[first[[0, 2]], FEATURES.index("phrase")] == pytest.approx([0.9, 0.9])
+    assert y.tolist() == [1, 0, 0, 0, 0, 0]  # entry 1 is gold for the first example only
+    assert len(w) == 6
 
 
 def test_thresholds_come_from_the_manifest_unless_given() -> None:
