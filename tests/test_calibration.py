@@ -14,6 +14,7 @@ from aurora_faq.calibration import FEATURES, Calibrator, expected_calibration_er
 from aurora_faq.evaluation import auroc
 from aurora_faq.search import Ranking, RetrievalParams, Thresholds
 from aurora_faq.tuning import (
+    ANSWER_THRESHOLD_RANGE,
     CLARIFY_SHARE,
     FALLBACK_THRESHOLDS,
     MIN_UNANSWERABLE,
@@ -172,6 +173,14 @@ def test_default_thresholds_refuse_the_set_shares_of_build_time_unanswerables() 
     # Off-topic questions as confident as the near misses: they set the bound instead.
     more, more_conf = _unanswerable([], np.linspace(0.4, 1.0, 200))
     assert choose_thresholds(examples + more, np.append(conf, more_conf))["answer"] > got["answer"]
+
+
+def test_default_answer_threshold_stays_within_its_range() -> None:
+    low, high = ANSWER_THRESHOLD_RANGE
+    easy = _unanswerable(np.full(50, 0.001), np.full(50, 0.002))  # what the shares alone would take
+    assert choose_thresholds(*easy)["answer"] == low
+    hard = _unanswerable(np.full(50, 0.99), np.full(50, 0.99))
+    assert choose_thresholds(*hard)["answer"] == high
 
 
 def test_default_thresholds_fall_back_without_enough_of_either_unanswerable_kind() -> None:
