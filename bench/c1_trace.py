@@ -34,13 +34,13 @@ from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E
 
 REPO = Path(__file__).resolve().parents[1]
 # (label, from, to): consecutive marks, so the steps add up to the ASGI time.
-STEPS = [("ASGI call to the route (routing, validation, threadpool hop)", "asgi", "route"),
-         ("route to the encoder (cache lookup, micro-batcher)", "route", "encode"),
+STEPS = [("ASGI call to the route (routing, validation)", "asgi", "route"),
+         ("route to the encoder (cache lookup, threadpool hop, micro-batcher)", "route", "encode"),
          ("encoding", "encode", "encoded"),
          ("micro-batcher to ranking", "encoded", "answer"),
          ("ranking, calibration, decision (Engine.answer_vectors)", "answer", "answered"),
-         ("response built, logged", "answered", "routed"),
-         ("hop back to the event loop, response sent", "routed", "sent")]
+         ("hop back to the event loop, response built and logged", "answered", "routed"),
+         ("response sent", "routed", "sent")]
 
 
 def serve(index: Path, encoder: str, port: int, out: Path) -> None:
@@ -64,7 +64,15 @@ def serve(index: Path, encoder: str, port: int, out: Path) -> None:
 
     Engine.encode = timed(Engine.encode, "encode", "encoded")  # type: ignore[method-assign]
     Engine.answer_vectors = timed(Engine.answer_vectors, "answer", "answered")  # type: ignore[method-assign]
-    route._search = timed(route._search, "route", "routed")
+    search = route._search
+
+    async def timed_search(*args: Any, **kwargs: Any) -> Any:
+        marks[-1]["route"] = time.perf_counter()
+        response = await search(*args, **kwargs)
+        marks[-1]["routed"] = time.perf_counter()
+        return response
+
+    route._search = timed_search
     inner = create_app(Settings(index_path=index, encoder=encoder, log_level="warning"))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
