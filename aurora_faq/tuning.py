@@ -254,8 +254,10 @@ def choose_thresholds(examples: Sequence[Example], top_confidence: np.ndarray) -
     build-time near misses and 68 % of BANKING77's, and CLINC150's answers at confidence 0.2-0.5
     were right 77 % of the time, BANKING77's 20 % (README, "How an answer is chosen").
     """
-    near = [c for ex, c in zip(examples, top_confidence, strict=True) if not ex.gold and ex.near_miss and c == c]
-    off = [c for ex, c in zip(examples, top_confidence, strict=True) if not ex.gold and not ex.near_miss and c == c]
+    unanswerable = [(ex.near_miss, float(c)) for ex, c in zip(examples, top_confidence, strict=True)
+                    if not ex.gold and not np.isnan(c)]
+    near = [c for is_near, c in unanswerable if is_near]
+    off = [c for is_near, c in unanswerable if not is_near]
     if min(len(near), len(off)) < MIN_UNANSWERABLE:
         # One kind alone would set a threshold blind to the other: a small FAQ's few near
         # misses, or an FAQ whose background questions all look like its own.
