@@ -54,12 +54,12 @@ def load_engine(settings: Settings) -> Engine:
 def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
     """The micro-batcher `settings` ask for in front of `engine`, or None when batching is off.
 
-    A question already in the engine's cache is answered at once, never queued behind a batch.
+    It is not given the engine's cache: the search route answers a cached question before it
+    reaches the batcher (app/routes/search.py), and a second lookup would repeat that one.
     """
     if settings.batch_max <= 1:
         return None
-    return MicroBatcher(engine, max_batch=settings.batch_max, max_inflight=settings.batch_inflight,
-                        cached=engine.cached)
+    return MicroBatcher(engine, max_batch=settings.batch_max, max_inflight=settings.batch_inflight)
 
 
 @asynccontextmanager
