@@ -9,6 +9,7 @@ Applying it needs only numpy: the fitted numbers live in the index manifest.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,9 +89,16 @@ class Calibrator:
     def to_manifest(self) -> dict[str, Any]:
         return {"features": list(FEATURES), **asdict(self)}
 
+    @cached_property
+    def _linear(self) -> tuple[np.ndarray, float]:
+        """The standardization folded into the coefficients: one product a prediction."""
+        coef = np.asarray(self.coef) / np.asarray(self.scale)
+        return coef, self.intercept - float(coef @ np.asarray(self.mean))
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
-        p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        coef, intercept = self._linear
+        z = np.clip(x @ coef + intercept, -40, 40)
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return p
 
 

@@ -119,6 +119,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         phrase_sims = sims[0][row_ids] if sims is not None else _row_dots(index.phrase_vecs, row_ids, qvec)
         lex_rows = lex_docs[row_ids]
         hidden = np.isin(row_ids, exclude_rows) if exclude_rows is not None and len(exclude_rows) else None
+        seg = _offsets(ends - starts)
+        seg_of_row = np.repeat(np.arange(len(cand)), ends - starts)
         a_starts, a_ends = index.answer_start[cand], index.answer_start[cand + 1]
         a_rows = _ranges(a_starts, a_ends)
         a_seg = _offsets(a_ends - a_starts)
@@ -127,9 +129,10 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     else:
         # Every entry is a candidate: score the matrices in place (gathering copies them, 5x the
         # product's cost), and drop hidden entries at the end.
+        # Entry e's rows start at phrase_start[e]: the segments need no computing.
         cand = np.arange(len(index.entries))
-        starts, ends = index.phrase_start[:-1], index.phrase_start[1:]
         row_ids = np.arange(n_rows)
+        seg, seg_of_row = index.phrase_start[:-1], index.phrase_entry
         phrase_sims = sims[0] if sims is not None else index.phrase_vecs @ qvec
         lex_rows = lex_docs[:n_rows]
         hidden = _hidden_rows(index, exclude_rows, exclude_entries)
@@ -139,12 +142,11 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     if hidden is not None:
         phrase_sims = np.where(hidden, -1.0, phrase_sims)
         lex_rows = np.where(hidden, 0.0, lex_rows)
-    seg = _offsets(ends - starts)
     phrase = np.maximum.reduceat(phrase_sims, seg)
-    # Which row gave each maximum: the first row of each segment that equals it.
-    seg_of_row = np.repeat(np.arange(len(cand)), ends - starts)
+    # Which row gave each maximum: the first row of each segment that equals it (rows at a
+    # maximum come in segment order, so a segment's first is where the segment number changes).
     at_max = np.flatnonzero(phrase_sims == phrase[seg_of_row])
-    _, first = np.unique(seg_of_row[at_max], return_index=True)
+    first = np.flatnonzero(np.diff(seg_of_row[at_max], prepend=-1))
     best_row = row_ids[at_max[first]]
     lex_phrase = np.maximum.reduceat(lex_rows, seg)
     answer = np.maximum.reduceat(a_sims, a_seg)
@@ -171,8 +173,9 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
             return _empty_ranking(query)
         cand, score, phrase, answer, lexical, clf, best_row, agree = (
             x[keep] for x in (cand, score, phrase, answer, lexical, clf, best_row, agree))
-    return Ranking(cand, score, phrase.astype(np.float32), answer.astype(np.float32),
-                   lexical.astype(np.float32), clf.astype(np.float32), best_row, agree, len(query),
+    f32 = np.float32
+    return Ranking(cand, score, phrase.astype(f32, copy=False), answer.astype(f32, copy=False),
+                   lexical.astype(f32, copy=False), clf.astype(f32, copy=False), best_row, agree, len(query),
                    index.lexical.known_share(query, hidden_docs), _background(index, qvec, exclude_background))
 
 

@@ -58,6 +58,14 @@ def test_manifest_round_trip(fitted: Calibrator) -> None:
     assert Calibrator.from_manifest({"calibration": stored}) == fitted
 
 
+def test_predict_is_the_logistic_of_the_stored_standardized_coefficients(fitted: Calibrator) -> None:
+    # The manifest stores mean, scale and coefficients apart; predict folds them into one
+    # product, which must not change what they mean.
+    x = np.random.default_rng(1).normal(size=(50, N))
+    z = ((x - np.array(fitted.mean)) / np.array(fitted.scale)) @ np.array(fitted.coef) + fitted.intercept
+    np.testing.assert_allclose(fitted.predict(x), 1 / (1 + np.exp(-z)), rtol=1e-9, atol=1e-12)
+
+
 def test_predict_is_a_probability_even_for_extreme_inputs(fitted: Calibrator) -> None:
     x = np.vstack([np.full(N, 1e6), np.full(N, -1e6), np.zeros(N), np.random.default_rng(0).normal(size=N)])
     p = fitted.predict(x)  # filterwarnings=error: an overflow in exp would fail here
