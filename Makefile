@@ -9,7 +9,7 @@ INDEX ?= index
 FAQ ?= data/faq.jsonl
 ENCODER ?= e5+use
 
-.PHONY: run test index install install-dev lint bench-accuracy bench-perf bench-build clean
+.PHONY: run test system-deps index install install-dev lint bench-accuracy bench-perf bench-build clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,8 +38,18 @@ index: $(INDEX)/manifest.json
 run: $(INDEX)/manifest.json
 	$(BIN)/python -m app --host $(HOST) --port $(PORT) --index $(INDEX)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest
+
+# h2load (Debian's nghttp2-client): bench/perf.py's client at concurrency 1, and its test.
+# Installed when missing and this runs as root with apt-get (CI on a fresh machine); elsewhere
+# a hint, and that one test is skipped.
+system-deps:
+	@command -v h2load >/dev/null || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        nghttp2-client >/dev/null; } || echo "could not install h2load: its benchmark test is skipped"; \
+	  else echo "h2load not installed (apt-get install nghttp2-client): its benchmark test is skipped"; fi
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import procstat, servers, txtai_peer  # noqa: E402
-from bench.loadgen import Run, run_load  # noqa: E402
+from bench.loadgen import Run, h2load_available, run_load, run_load_h2load  # noqa: E402
 from bench.table import machine, markdown  # noqa: E402
 from bench.workload import Request, make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
@@ -171,22 +171,33 @@ def app_time_table(t: dict[str, np.ndarray]) -> str:
 
 
 def run_target(target: servers.Target, mix: Sequence[Request], level: int, log: Path,
-               into: Measured) -> None:
-    """Start `target` afresh, load it with `mix` at `level`, stop it; record into `into`."""
+               into: Measured, c1_client: str = "aiohttp") -> None:
+    """Start `target` afresh, load it with `mix` at `level`, stop it; record into `into`.
+
+    `c1_client`: the load generator at concurrency 1, `aiohttp` or `h2load` (bench/loadgen.py).
+    """
     with servers.serve(target, log, server_env()) as server:
         into.startup_s.append(server.startup_s)
         into.ready_rss_mb.append(procstat.memory_mb(server.pid)["rss"])
-        run = run_load(server.base_url, target.request, mix, level, warmup_texts(),
-                       lambda: procstat.cpu_seconds(server.pid))
+        def cpu() -> float:
+            return procstat.cpu_seconds(server.pid)
+
+        if level == 1 and c1_client == "h2load":
+            run = run_load_h2load(server.base_url, target.request, mix, warmup_texts(), cpu)
+        else:
+            run = run_load(server.base_url, target.request, mix, level, warmup_texts(), cpu)
         into.peak_rss_mb.append(procstat.memory_mb(server.pid)["hwm"])
     if run.errors:
         logger.warning("%s at concurrency %d: %d of %d requests failed (see %s)",
                        target.name, level, run.errors, run.n, log)
+    # Each run's own figures: the pooled table hides drift between runs on a busy machine.
+    logger.info("  fresh p50 %.1f ms, p99 %.1f ms, %.0f req/s", run.pct(50, "fresh"), run.pct(99), run.rps)
     into.add(level, run)
 
 
 def measure(targets: Sequence[servers.Target], encoder: str, mixes: Sequence[Sequence[Request]],
-            levels: Sequence[int], work: Path, logs: Path, rounds: int = 1) -> dict[str, Measured]:
+            levels: Sequence[int], work: Path, logs: Path, rounds: int = 1,
+            c1_client: str = "aiohttp") -> dict[str, Measured]:
     """Every level in turn, the floor then each target, so all are measured close in time.
 
     With several rounds the whole sequence repeats, the targets' order rotated each round,
@@ -204,11 +215,12 @@ def measure(targets: Sequence[servers.Target], encoder: str, mixes: Sequence[Seq
                         procstat.loadavg())
             floors, hwm = run_floor(encoder, mix, level, work)
             for name, run in floors.items():
+                logger.info("  %s: fresh p50 %.1f ms, %.0f req/s", name, run.pct(50, "fresh"), run.rps)
                 out[name].add(level, run)
             out[next(iter(FLOORS))].peak_rss_mb.append(hwm)
             for target in order:
                 logger.info("round %d, concurrency %d: %s", round_ + 1, level, target.name)
-                run_target(target, mix, level, logs / f"{target.name}-c{level}.log", out[target.name])
+                run_target(target, mix, level, logs / f"{target.name}-c{level}.log", out[target.name], c1_client)
     return out
 
 
@@ -302,7 +314,8 @@ def report(results: dict[str, Measured], levels: Sequence[int], args: argparse.N
         f"Command: {' '.join(['.venv/bin/python', 'bench/perf.py', *sys.argv[1:]])}",
         f"Encoder {args.encoder}; {len(mixes[0])} requests per level and round, {args.rounds} round(s), "
         f"{n_repeat / n_all:.0%} repeats; "
-        f"latencies in ms, client-measured round trips (server rows) or encode calls (encoder rows).",
+        f"latencies in ms, client-measured round trips (server rows) or encode calls (encoder rows); "
+        f"client {args.c1_client} at concurrency 1, aiohttp above.",
         "",
         latency_table(results, levels),
         "",
@@ -349,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat everything, targets rotated, and pool the runs (a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--c1-client", choices=["auto", "h2load", "aiohttp"], default="auto",
+                        help="load generator at concurrency 1: h2load (C, less of its own time in each "
+                             "latency) when installed with `auto`; above 1 always aiohttp")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set in every measured process (floor and servers), e.g. OMP_WAIT_POLICY=passive "
                              "or AURORA_BATCH_MAX=32")
@@ -360,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.requests, args.levels = min(args.requests, 12), "1,4"
     levels = [int(c) for c in args.levels.split(",")]
+    if args.c1_client == "auto":
+        args.c1_client = "h2load" if h2load_available() else "aiohttp"
+    elif args.c1_client == "h2load" and not h2load_available():
+        parser.error("--c1-client h2load: h2load is not installed (Debian: apt-get install nghttp2-client)")
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
@@ -370,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aurora-perf-") as tmp:
         work = Path(tmp)
         targets = build_targets(names, REPO / args.faq, args.encoder, work)
-        results = measure(targets, args.encoder, mixes, levels, work, out / "logs", args.rounds)
+        results = measure(targets, args.encoder, mixes, levels, work, out / "logs", args.rounds, args.c1_client)
         app_time = None
         if "aurora" in names:
             logger.info("server time in-process")

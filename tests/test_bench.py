@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aurora_faq.faq import parse_faq
 from bench import procstat, synth_faq
+from bench.loadgen import h2load_available
 from bench.table import markdown
 from bench.workload import make_mixes, read_query_texts, warmup_texts
 
@@ -29,12 +32,25 @@ def run_script(*argv: str, timeout: float = 300) -> str:
 
 def test_perf_quick_runs_every_local_target(tmp_path: Path) -> None:
     out = run_script("bench/perf.py", "--quick", "--requests", "6", "--rounds", "2", "--encoder", "fake",
-                     "--targets", "aurora,aurora-nobatch,naive", "--out", str(tmp_path))
+                     "--targets", "aurora,aurora-nobatch,naive", "--out", str(tmp_path), "--c1-client", "aiohttp")
     for name in ("encoder ×c", "encoder [c]", "aurora", "aurora-nobatch", "naive"):
         assert f"| {name} " in out
     assert "server time, in-process ASGI" in out
     assert "Targets:" in out
     assert list(tmp_path.glob("perf-*.json"))
+
+
+@pytest.mark.skipif(not h2load_available(), reason="h2load not installed (apt-get install nghttp2-client; "
+                                                   "`make test` installs it when run as root)")
+def test_perf_measures_concurrency_1_with_h2load(tmp_path: Path) -> None:
+    out = run_script("bench/perf.py", "--quick", "--requests", "8", "--encoder", "fake", "--levels", "1",
+                     "--targets", "aurora", "--out", str(tmp_path), "--c1-client", "h2load")
+    assert "client h2load at concurrency 1" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 1 | aurora "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # p50, p95, p99, fresh p50, repeat p50 and req/s all measured, and nothing failed.
+    assert all(float(c) > 0 for c in cells[2:8]), row
+    assert cells[-1] == "0", row
 
 
 def test_c1_trace_splits_the_server_time_into_its_steps(tiny_index_dir: Path) -> None:
