@@ -3,9 +3,10 @@
     .venv/bin/python bench/perf.py [--requests 200] [--levels 1,4,16] [--quick]
                                    [--targets aurora,aurora-nobatch,naive,txtai] [--encoder e5+use]
 
-For each concurrency level (1, 4, 16 closed-loop clients, aiohttp on 127.0.0.1) every target gets
-the same mix of labelled shopper questions (ja and en, 20% repeats), each on a freshly started
-server (so no level finds the previous one's queries in a cache):
+For each concurrency level (1, 4, 16 closed-loop clients on 127.0.0.1: h2load at 1 when it is
+installed, aiohttp above and otherwise; `--c1-client`) every target gets the same mix of
+labelled shopper questions (ja and en, 20% repeats), each on a freshly started server (so no
+level finds the previous one's queries in a cache):
 
   encoder ×c      the encoder alone in-process, c threads one query per call, through E5Encoder's
                   own threads as the service runs it
@@ -179,6 +180,7 @@ def run_target(target: servers.Target, mix: Sequence[Request], level: int, log: 
     with servers.serve(target, log, server_env()) as server:
         into.startup_s.append(server.startup_s)
         into.ready_rss_mb.append(procstat.memory_mb(server.pid)["rss"])
+
         def cpu() -> float:
             return procstat.cpu_seconds(server.pid)
 
