@@ -279,10 +279,15 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
         r1, rh = m.runs[lo], m.runs[hi]
         gap = r1.pct(50, "fresh") - floor_p50(results, lo)
         checks.append((f"{name}: c={lo} fresh p50 ≤ floor + 2 ms", f"+{gap:.2f} ms", gap <= 2.0))
+        # On first-time questions, as the p50 target: over all requests, the cached repeats
+        # (a fifth to two fifths of a mix, answered in under 1 ms) pull the p50 down and the
+        # ratio up, for a reason that has nothing to do with the tail. Both are shown.
         floor = floor_run(results, lo)
-        floor_spread = floor.pct(99) / floor.pct(50)  # the encoder's own, from text lengths
-        checks.append((f"{name}: c={lo} p99 ≤ 2 × p50", f"{r1.pct(99) / r1.pct(50):.2f}× (floor "
-                       f"{floor_spread:.2f}×)", r1.pct(99) <= 2 * r1.pct(50)))
+        floor_spread = floor.pct(99, "fresh") / floor.pct(50, "fresh")  # the encoder's own, from text lengths
+        spread = r1.pct(99, "fresh") / r1.pct(50, "fresh")
+        checks.append((f"{name}: c={lo} p99 ≤ 2 × p50, first-time questions",
+                       f"{spread:.2f}× (all requests {r1.pct(99) / r1.pct(50):.2f}×; floor {floor_spread:.2f}×)",
+                       spread <= 2.0))
         share = rh.rps / floor_rps(results, hi)
         checks.append((f"{name}: c={hi} req/s ≥ 85% of the encoder alone, one query a call",
                        f"{share:.0%} (of the batched encoder: {rh.rps / floor_rps(results, hi, batched=True):.0%})",
