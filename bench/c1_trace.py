@@ -4,10 +4,11 @@
 
 Starts `python -m app`'s app in a child process with timestamps taken inside it (the ASGI call,
 the route, `Engine.encode`, `Engine.answer_vectors`, the last byte sent), sends one question at
-a time from an aiohttp client over 127.0.0.1, and prints the median of each step beside the
-client's round trip. `bench/app_time.py` splits the same time in-process, without a socket;
-this adds the HTTP server and the client. Diagnostic only: the timestamps cost a few
-microseconds a step, and nothing here compares against the floor (bench/perf.py does).
+a time from an aiohttp client over 127.0.0.1, and prints p50, p95 and p99 of each step beside
+the client's round trip (each step's percentiles on their own: they add up only roughly, at
+p50). `bench/app_time.py` splits the same time in-process, without a socket; this adds the
+HTTP server and the client. Diagnostic only: the timestamps cost a few microseconds a step,
+and nothing here compares against the floor (bench/perf.py does).
 """
 
 from __future__ import annotations
