@@ -100,13 +100,12 @@ def run_set(name: str, encoder_spec: str, min_refused: float = 0.75) -> dict[str
         # score the other half, both ways (2-fold cross-fitting; no query scores its own fit).
         order = np.random.default_rng(0).permutation(len(queries))
         halves = [[queries[i] for i in order[: len(order) // 2]], [queries[i] for i in order[len(order) // 2 :]]]
-        rows = []
+        rows, thresholds = [], []  # each fold's index chose its own
         for fit, test in (halves, halves[::-1]):
             fitted = build_engine(faq, encoder, cache, fit, cache_size=0)
             thresholds.append(fitted.decision_thresholds.answer)
             rows += judge(test, engine_search(fitted), leave_gold_out=not has_oos)
         label = f"{name} (2-fold)"
-        thresholds = thresholds[1:]
     else:
         rows = judge(queries, engine_search(engine), leave_gold_out=not has_oos)
     ours = summarize(rows)

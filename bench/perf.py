@@ -378,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for assignment in args.env:
         name, _, value = assignment.partition("=")
-        os.environ[name] = value  # inherited by every child; this process loads no encoder
-        EXTRA_ENV[name] = value
+        EXTRA_ENV[name] = value  # every measured child gets server_env()
     if args.quick:
         args.requests, args.levels = min(args.requests, 12), "1,4"
     levels = [int(c) for c in args.levels.split(",")]
