@@ -61,6 +61,18 @@ def test_c1_trace_splits_the_server_time_into_its_steps(tiny_index_dir: Path) ->
     assert "first-time questions, concurrency 1" in out
 
 
+def test_encoder_spread_times_each_first_time_question_every_pass() -> None:
+    out = run_script("bench/encoder_spread.py", "--encoder", "fake", "--requests", "20", "--passes", "3")
+    rows = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")]
+                              for line in out.splitlines() if line.startswith("| "))}
+    questions = int(rows["each question's median"][1])
+    assert 0 < questions <= 20
+    assert int(rows["every call"][1]) == 3 * questions
+    # Every question falls in one length bucket.
+    buckets = [r for name, r in rows.items() if name[0].isdigit()]
+    assert sum(int(r[1]) for r in buckets) == questions
+
+
 def test_build_bench_tiny(tmp_path: Path) -> None:
     out = run_script("bench/build_bench.py", "--encoder", "fake", "--sizes", "150",
                      "--synthetic-encoder", "fake", "--queries", "10")
