@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import app.__main__ as cli
 from app.main import create_app, load_engine
-from app.schemas import Lang
+from app.schemas import Lang, SearchResponse
 from app.settings import Settings
 from aurora_faq.text import LANGS
 
@@ -48,6 +49,24 @@ def test_search_returns_the_documented_shape(client: TestClient, method: str) ->
         assert 0.0 <= hit["confidence"] <= 1.0
     ready = client.get("/readyz").json()
     assert body["index"] == {"version": ready["version"], "encoder": "fake"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("params", [{"q": "送料はいくらですか", "k": 20}, {"q": "zzqx unrelated words"},
+                                    {"q": "shipping", "category": "no-such-category"},
+                                    {"q": "returns", "lang": "ja", "k": 1}])
+def test_responses_satisfy_their_schema(client: TestClient, method: str, params: dict[str, Any]) -> None:
+    # The service builds responses without validating them (app/routes/search.py): this does.
+    SearchResponse.model_validate(search(client, method, **params))
+
+
+def test_each_search_is_logged_without_its_text(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="app.routes.search"):
+        body = search(client, "GET", q="my order number is 12345, where is it?")
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.routes.search"]
+    assert len(lines) == 1 and body["query_id"] in lines[0]
+    assert f"decision={body['decision']}" in lines[0]
+    assert "12345" not in lines[0] and "order" not in lines[0]
 
 
 def test_get_and_post_agree(client: TestClient) -> None:
@@ -179,6 +198,8 @@ def test_docs_and_openapi_document_the_limits(client: TestClient) -> None:
     request = spec["components"]["schemas"]["SearchRequest"]["properties"]
     assert request["q"]["maxLength"] == 1000
     assert (request["k"]["minimum"], request["k"]["maximum"]) == (1, 20)
+    get = spec["paths"]["/v1/search"]["get"]
+    assert {p["name"] for p in get["parameters"] if p["in"] == "query"} == {"q", "k", "lang", "category"}
     post = spec["paths"]["/v1/search"]["post"]
     assert post["summary"].startswith("Answer a question")
     error_schema = post["responses"]["422"]["content"]["application/json"]["schema"]
