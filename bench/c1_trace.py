@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
+from bench import servers  # noqa: E402
 from bench.servers import free_port  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "marks.json"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+        env = servers.clean_env()
         server = subprocess.Popen([sys.executable, __file__, "--index", str(args.index), "--encoder", args.encoder,
                                    "--serve", str(port), str(out)],
                                   cwd=REPO, env=env)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -81,7 +80,7 @@ EXTRA_ENV: dict[str, str] = {}
 def server_env() -> dict[str, str]:
     """The caller's environment without AURORA_* settings, so every run configures the same,
     plus what `--env` set."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}, **EXTRA_ENV}
+    return {**servers.clean_env(), **EXTRA_ENV}
 
 
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -32,6 +33,7 @@ class Target:
     ready_path: str  # the first 200 here ends start-up
     env: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    cwd: Path = REPO  # where it starts: `python -m app` runs the `app` found there
 
 
 @dataclass
@@ -41,6 +43,11 @@ class Server:
     base_url: str
     startup_s: float
     serving_rss_mb: float = 0.0
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without AURORA_* settings, so every server configures the same."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
 
 
 def free_port() -> int:
@@ -72,7 +79,7 @@ def serve(target: Target, log_path: Path, env: dict[str, str], timeout_s: float 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=target.cwd, stdout=log, stderr=subprocess.STDOUT,
                                 env={**env, **target.env})
         try:
             startup = _wait_ready(proc, base + target.ready_path, started, timeout_s, log_path)

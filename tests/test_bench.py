@@ -6,6 +6,7 @@ No timing is asserted anywhere: the benchmarks print figures, these tests only c
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,18 @@ def test_c1_trace_splits_the_server_time_into_its_steps(tiny_index_dir: Path) ->
         assert step in out
     # Every step was timed in the server (a missing timestamp would have raised).
     assert "first-time questions, concurrency 1" in out
+
+
+def test_ab_asks_both_servers_every_question(tiny_index_dir: Path, tmp_path: Path) -> None:
+    out = run_script("bench/ab.py", "--index", str(tiny_index_dir), "--encoder", "fake", "--requests", "8",
+                     "--rounds", "2", "--a-env", "AURORA_BATCH_MAX=1", "--logs", str(tmp_path))
+    assert "AURORA_BATCH_MAX=1" in out.splitlines()[0]
+    asked = int(re.search(r"(\d+) first-time questions asked of both", out).group(1))  # type: ignore[union-attr]
+    assert 2 <= asked <= 16
+    row = [c.strip() for c in out.strip().splitlines()[-1].strip("|").split("|")]
+    a, b, diff = float(row[0]), float(row[1]), float(row[2])
+    assert a > 0 and b > 0 and abs(diff - (a - b)) < 0.02
+    assert {"ab-A.log", "ab-B.log"} <= {p.name for p in tmp_path.iterdir()}
 
 
 def test_encoder_spread_times_each_first_time_question_every_pass() -> None:

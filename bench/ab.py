@@ -1,0 +1,120 @@
+"""Paired A/B of two versions of the service at concurrency 1: every question goes to both.
+
+    .venv/bin/python bench/ab.py --b-src /path/to/other/checkout [--rounds 2]
+    .venv/bin/python bench/ab.py --a-env AURORA_BATCH_MAX=1          # a setting against none
+
+Two servers (`python -m app`, from this checkout or `--a-src` / `--b-src`, on one index) run
+side by side. Each question of bench/perf.py's c=1 mix goes to one and then to the other, the
+order alternating, so both meet the machine in the same state within milliseconds. On this VM
+the floor moves by 1-4 ms between minutes, more than most changes a run of bench/perf.py
+could show; paired questions cancel that drift. Prints the p50 of first-time questions of
+each side and the median of the paired differences (A - B) with a bootstrap 95 % interval.
+The client is aiohttp: its cost is the same on both sides and cancels out of the difference.
+Each round starts both servers afresh (no cache carried over) and draws its own mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
+from bench import servers  # noqa: E402
+from bench.table import markdown  # noqa: E402
+from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--a-env / --b-env take KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+async def ask_both(bases: tuple[str, str], texts: list[tuple[str, bool]]) -> tuple[list[float], list[float]]:
+    """Send each text to both servers in turn (A first on even questions); first-time times in ms."""
+    times: tuple[list[float], list[float]] = ([], [])
+    async with aiohttp.ClientSession() as session:
+        for base in bases:
+            for text in warmup_texts():
+                async with session.get(f"{base}/v1/search", params={"q": text}) as r:
+                    await r.read()
+        for i, (text, repeat) in enumerate(texts):
+            for side in (0, 1) if i % 2 == 0 else (1, 0):
+                t = time.perf_counter()
+                async with session.get(f"{bases[side]}/v1/search", params={"q": text, "k": "3"}) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise SystemExit(f"{bases[side]} answered {r.status}: {await r.text()}")
+                if not repeat:
+                    times[side].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def median_interval(diffs: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95 % interval of the median of `diffs`."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(diffs, size=(resamples, len(diffs))), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--a-src", type=Path, default=REPO, help="checkout whose `app` side A runs (default: this one)")
+    p.add_argument("--b-src", type=Path, default=REPO, help="checkout whose `app` side B runs (default: this one)")
+    p.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE", help="set for side A only")
+    p.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE", help="set for side B only")
+    p.add_argument("--index", type=Path, default=REPO / "index",
+                   help="index both serve; both versions must read its format")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="the one the index was built with")
+    p.add_argument("--requests", type=int, default=150, help="requests a round, as bench/perf.py's")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--logs", type=Path, default=REPO / "bench" / "results" / "logs")
+    args = p.parse_args(argv)
+    if not (args.index / "manifest.json").exists():
+        raise SystemExit(f"no index at {args.index}; build one with scripts/build_index.py")
+    env = [parse_env(args.a_env), parse_env(args.b_env)]
+    texts = read_query_texts(REPO / "data" / "eval" / "aurora_queries.jsonl")
+    a: list[float] = []
+    b: list[float] = []
+    for round_ in range(args.rounds):
+        mix = make_mixes(texts, 1, args.requests, seed=round_)[0]
+        with ExitStack() as stack:
+            bases = []
+            for side, src in enumerate((args.a_src, args.b_src)):
+                target = servers.aurora(args.index.resolve(), args.encoder)
+                target = servers.Target(name=f"ab-{'AB'[side]}", argv=target.argv, request=target.request,
+                                        ready_path=target.ready_path, env=env[side], cwd=src.resolve())
+                server = stack.enter_context(servers.serve(target, args.logs / f"ab-{'AB'[side]}.log",
+                                                           servers.clean_env()))
+                bases.append(server.base_url)
+            ta, tb = asyncio.run(ask_both((bases[0], bases[1]), [(r.text, r.repeat) for r in mix]))
+        a += ta
+        b += tb
+    diffs = np.array(a) - np.array(b)
+    low, high = median_interval(diffs)
+    print(f"A: {args.a_src} {' '.join(args.a_env)}\nB: {args.b_src} {' '.join(args.b_env)}")
+    print(f"{args.rounds} round(s), {len(diffs)} first-time questions asked of both, concurrency 1 (aiohttp)")
+    print(markdown(["A p50 ms", "B p50 ms", "A p50 − B p50", "median of paired A − B", "95 % interval"],
+                   [[f"{np.median(a):.2f}", f"{np.median(b):.2f}", f"{np.median(a) - np.median(b):+.2f}",
+                     f"{np.median(diffs):+.3f}", f"{low:+.3f} to {high:+.3f}"]]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
