@@ -1,6 +1,7 @@
 """The floor: the encoder alone, in-process, on the same mixes the servers get.
 
     .venv/bin/python bench/floor.py --encoder e5+use --mixes mixes.json --mode threads --threads 1
+    .venv/bin/python bench/floor.py --encoder e5+use --serve     # texts on stdin, for paired runs
 
 At concurrency c, `threads`: c threads each encode one query at a time (as c request threads
 of a server would); `batched`: the mix c queries per call from one thread (the most a
@@ -82,15 +83,41 @@ def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[
     return out
 
 
+def serve(encoder_spec: str) -> None:
+    """Encode on request, for bench/perf.py's paired c=1 runs: each stdin line a JSON list of
+    texts, encoded one per call in a loop from one worker thread through E5Encoder's own
+    threads (as `threaded` at c=1); each answer line the calls' seconds. Ends at end of input.
+    """
+    encoder = make_encoder(encoder_spec)
+
+    def one(text: str) -> float:
+        t = time.perf_counter()
+        encoder.encode_queries([text])
+        return time.perf_counter() - t
+
+    with ThreadPoolExecutor(1) as pool:
+        list(pool.map(one, warmup_texts()))
+        print(json.dumps({"ready": True}), flush=True)
+        for line in sys.stdin:
+            texts = [normalize(t) for t in json.loads(line)]
+            print(json.dumps(list(pool.map(one, texts))), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="e5+use")
-    parser.add_argument("--mixes", type=Path, required=True,
+    parser.add_argument("--serve", action="store_true", help="encode texts sent on stdin (see `serve`)")
+    parser.add_argument("--mixes", type=Path,
                         help='JSON {"levels": [1, 4, 16], "mixes": [[text, ...], ...]}')
     parser.add_argument("--mode", choices=["threads", "batched", "both"], default="both")
     parser.add_argument("--threads", type=int, default=0, help="e5 threads a call (0: one a core)")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.encoder)
+        return 0
+    if args.mixes is None:
+        parser.error("--mixes is required (or --serve)")
     spec = json.loads(args.mixes.read_text(encoding="utf-8"))
     modes = ("threads", "batched") if args.mode == "both" else (args.mode,)
     json.dump(measure(args.encoder, spec["mixes"], spec["levels"], modes, args.threads or None), sys.stdout)

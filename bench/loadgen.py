@@ -98,8 +98,9 @@ def run_load(base_url: str, request: RequestFn, mix: Sequence[Request], concurre
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(base_url, connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=120)) as session:
-            await _drive(session, request, list(warmup) * max(1, concurrency // len(warmup) + 1),
-                         concurrency)
+            if warmup:
+                await _drive(session, request, list(warmup) * max(1, concurrency // len(warmup) + 1),
+                             concurrency)
             cpu0, client0 = cpu_probe(), time.process_time()
             lat, errors, wall = await _drive(session, request, [r.text for r in mix], concurrency)
             cpu1, client1 = cpu_probe(), time.process_time()
@@ -117,7 +118,8 @@ def run_load_h2load(base_url: str, request: RequestFn, mix: Sequence[Request], w
     """`run_load` at concurrency 1 with h2load as the client: `warmup` (not timed), then `mix` in
     order on one kept-alive HTTP/1.1 connection, each request's time read from h2load's log."""
     with tempfile.TemporaryDirectory() as tmp:
-        _h2load(base_url, request, warmup, Path(tmp))
+        if warmup:
+            _h2load(base_url, request, warmup, Path(tmp))
         cpu0, client0 = cpu_probe(), _children_cpu()
         rows = _h2load(base_url, request, [r.text for r in mix], Path(tmp))
         cpu1, client1 = cpu_probe(), _children_cpu()

@@ -39,6 +39,15 @@ def test_perf_quick_runs_every_local_target(tmp_path: Path) -> None:
     assert "server time, in-process ASGI" in out
     assert "Targets:" in out
     assert list(tmp_path.glob("perf-*.json"))
+    # c=1 again, our servers taking turns with the encoder alone: every question of both
+    # rounds' mixes measured on each side, and the c=1 targets read from these runs.
+    paired = out[out.index("Concurrency 1, paired with the floor"):]
+    rows = {c[0]: c for c in ([x.strip() for x in line.strip("|").split("|")]
+                              for line in paired.splitlines() if line.startswith("| "))}
+    asked = int(rows["encoder ×1"][-1])
+    assert asked == 2 * 6 and int(rows["aurora"][-1]) == int(rows["aurora-nobatch"][-1]) == asked
+    assert "naive" not in rows
+    assert "(paired with the floor; whole runs: +" in out
 
 
 @pytest.mark.skipif(not h2load_available(), reason="h2load not installed (apt-get install nghttp2-client; "
