@@ -49,10 +49,10 @@ class SearchQueryRoute(DocstringRoute):
 
     FastAPI documents the route from `search_get`'s signature as usual, but at run time this
     handler validates the query string with the model and calls the endpoint with it, skipping
-    FastAPI's per-request dependency solving: that took 0.2-0.3 ms of a first-time search at
-    concurrency 1 here (paired runs of the two ways, bench/README.md). Errors come out as
-    FastAPI's would (`RequestValidationError`, located in "query"), so the same handler words
-    them.
+    FastAPI's per-request dependency solving: from the ASGI call to the route took 0.29-0.31 ms
+    (p50) of a first-time search at concurrency 1 with it, 0.18-0.20 without
+    (bench/c1_trace.py). Errors come out as FastAPI's would (`RequestValidationError`, located
+    in "query"), so the same handler words them.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
