@@ -20,6 +20,7 @@ import asyncio
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -97,9 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             bases = []
             for side, src in enumerate((args.a_src, args.b_src)):
-                target = servers.aurora(args.index.resolve(), args.encoder)
-                target = servers.Target(name=f"ab-{'AB'[side]}", argv=target.argv, request=target.request,
-                                        ready_path=target.ready_path, env=env[side], cwd=src.resolve())
+                target = replace(servers.aurora(args.index.resolve(), args.encoder), name=f"ab-{'AB'[side]}",
+                                 env=env[side], cwd=src.resolve())
                 server = stack.enter_context(servers.serve(target, args.logs / f"ab-{'AB'[side]}.log",
                                                            servers.clean_env()))
                 bases.append(server.base_url)

@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from bench import servers  # noqa: E402
-from bench.servers import free_port  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     mix = make_mixes(read_query_texts(REPO / "data" / "eval" / "aurora_queries.jsonl"), 1, args.requests)[0]
     texts = [r.text for r in mix if not r.repeat]  # first-time questions only
-    port = free_port()
+    port = servers.free_port()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "marks.json"
         env = servers.clean_env()

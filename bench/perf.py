@@ -228,12 +228,8 @@ def floor_process(encoder: str) -> Iterator[tuple[int, Callable[[Sequence[str]],
             raise SystemExit(f"the floor process exited ({proc.wait()}) before it was ready")
         yield proc.pid, encode
     finally:
-        stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stdin.close()  # its end of input: it exits
+        servers.stop(proc, 30)
 
 
 def measure_c1_paired(targets: Sequence[servers.Target], encoder: str, mix: Sequence[Request],

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,11 +87,16 @@ def serve(target: Target, log_path: Path, env: dict[str, str], timeout_s: float 
             yield Server(target, proc.pid, base, startup)
         finally:
             proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 15)
+
+
+def stop(proc: subprocess.Popen[Any], timeout_s: float) -> None:
+    """Wait up to `timeout_s` for `proc`, already asked to end, then kill it."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, started: float, timeout_s: float,
