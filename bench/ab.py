@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ab.py --b-src /path/to/other/checkout [--rounds 2]
     .venv/bin/python bench/ab.py --a-env AURORA_BATCH_MAX=1          # a setting against none
+    .venv/bin/python bench/ab.py --a-env GOMP_SPINCOUNT=100000 --gap-ms 150   # questions apart
 
 Two servers (`python -m app`, from this checkout or `--a-src` / `--b-src`, on one index) run
 side by side. Each question of bench/perf.py's c=1 mix goes to one and then to the other, the
@@ -46,8 +47,13 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-async def ask_both(bases: tuple[str, str], texts: list[tuple[str, bool]]) -> tuple[list[float], list[float]]:
-    """Send each text to both servers in turn (A first on even questions); first-time times in ms."""
+async def ask_both(bases: tuple[str, str], texts: list[tuple[str, bool]],
+                   gap_s: float = 0.0) -> tuple[list[float], list[float]]:
+    """Send each text to both servers in turn (A first on even questions); first-time times in ms.
+
+    With `gap_s`, every request waits that long after the last answer: a shopper typing, where
+    each question meets a server that has gone idle (and the other server's idle too).
+    """
     times: tuple[list[float], list[float]] = ([], [])
     async with aiohttp.ClientSession() as session:
         for base in bases:
@@ -56,6 +62,8 @@ async def ask_both(bases: tuple[str, str], texts: list[tuple[str, bool]]) -> tup
                     await r.read()
         for i, (text, repeat) in enumerate(texts):
             for side in (0, 1) if i % 2 == 0 else (1, 0):
+                if gap_s:
+                    await asyncio.sleep(gap_s)
                 t = time.perf_counter()
                 async with session.get(f"{bases[side]}/v1/search", params={"q": text, "k": "3"}) as r:
                     await r.read()
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="the one the index was built with")
     p.add_argument("--requests", type=int, default=150, help="requests a round, as bench/perf.py's")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--gap-ms", type=float, default=0.0,
+                   help="idle time before each request (default 0: back to back, as bench/perf.py's c=1)")
     p.add_argument("--logs", type=Path, default=REPO / "bench" / "results" / "logs")
     args = p.parse_args(argv)
     if not (args.index / "manifest.json").exists():
@@ -103,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                 server = stack.enter_context(servers.serve(target, args.logs / f"ab-{'AB'[side]}.log",
                                                            servers.clean_env()))
                 bases.append(server.base_url)
-            ta, tb = asyncio.run(ask_both((bases[0], bases[1]), [(r.text, r.repeat) for r in mix]))
+            ta, tb = asyncio.run(ask_both((bases[0], bases[1]), [(r.text, r.repeat) for r in mix], args.gap_ms / 1000))
         a += ta
         b += tb
     diffs = np.array(a) - np.array(b)
     low, high = median_interval(diffs)
     print(f"A: {args.a_src} {' '.join(args.a_env)}\nB: {args.b_src} {' '.join(args.b_env)}")
-    print(f"{args.rounds} round(s), {len(diffs)} first-time questions asked of both, concurrency 1 (aiohttp)")
+    gap = f", {args.gap_ms:g} ms idle before each request" if args.gap_ms else ""
+    print(f"{args.rounds} round(s), {len(diffs)} first-time questions asked of both, concurrency 1 (aiohttp){gap}")
     print(markdown(["A p50 ms", "B p50 ms", "A p50 − B p50", "median of paired A − B", "95 % interval"],
                    [[f"{np.median(a):.2f}", f"{np.median(b):.2f}", f"{np.median(a) - np.median(b):+.2f}",
                      f"{np.median(diffs):+.3f}", f"{low:+.3f} to {high:+.3f}"]]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,16 @@ def test_ab_asks_both_servers_every_question(tiny_index_dir: Path, tmp_path: Pat
     a, b, diff = float(row[0]), float(row[1]), float(row[2])
     assert a > 0 and b > 0 and abs(diff - (a - b)) < 0.02
     assert {"ab-A.log", "ab-B.log"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_ab_with_a_gap_idles_before_every_request(tiny_index_dir: Path, tmp_path: Path) -> None:
+    # The mix's 8 requests go to both servers, each after 100 ms idle: at least 1.6 s of
+    # sleeping, whatever the machine (a sleep never ends early).
+    started = time.perf_counter()
+    out = run_script("bench/ab.py", "--index", str(tiny_index_dir), "--encoder", "fake", "--requests", "8",
+                     "--rounds", "1", "--gap-ms", "100", "--logs", str(tmp_path))
+    assert time.perf_counter() - started >= 1.6
+    assert "100 ms idle before each request" in out
 
 
 def test_encoder_spread_times_each_first_time_question_every_pass() -> None:
