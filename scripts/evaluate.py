@@ -14,6 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from threadpoolctl import threadpool_limits  # noqa: E402
+
 from aurora_faq.build import build_engine  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
 from aurora_faq.errors import AuroraError  # noqa: E402
@@ -44,21 +46,24 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     thresholds = None
-    try:
-        queries = read_queries(args.queries)
-        if args.url:
-            search = http_search(args.url)
-        else:
-            if not args.faq:
-                p.error("--faq is required unless --url is given")
-            calib = read_queries(args.calibration_queries) if args.calibration_queries else []
-            engine = build_engine(args.faq, make_encoder(args.encoder), args.cache, calib, cache_size=0)
-            search = engine_search(engine)
-            thresholds = engine.decision_thresholds
-        rep = report(judge(queries, search, leave_gold_out=args.leave_gold_out))
-    except (AuroraError, OSError, ValueError) as e:
-        logger.error("%s", e)
-        return 1
+    # One BLAS thread, as the service runs (app/main.py): e5 takes both cores, and OpenBLAS
+    # threads spinning after each small ranking product stall it.
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            queries = read_queries(args.queries)
+            if args.url:
+                search = http_search(args.url)
+            else:
+                if not args.faq:
+                    p.error("--faq is required unless --url is given")
+                calib = read_queries(args.calibration_queries) if args.calibration_queries else []
+                engine = build_engine(args.faq, make_encoder(args.encoder), args.cache, calib, cache_size=0)
+                search = engine_search(engine)
+                thresholds = engine.decision_thresholds
+            rep = report(judge(queries, search, leave_gold_out=args.leave_gold_out))
+        except (AuroraError, OSError, ValueError) as e:
+            logger.error("%s", e)
+            return 1
     if thresholds is not None:
         # "answered" and "refused" are at these: the index's own, chosen when it was built.
         rep["thresholds"] = {"answer": thresholds.answer, "clarify": thresholds.clarify}
