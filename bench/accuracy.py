@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -167,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing sets (is ../shared/eval beside the repo?): {missing}", file=sys.stderr)
         return 1
     results = []
-    for name in args.sets:
-        t0 = time.perf_counter()
-        results.append(run_set(name, args.encoder, args.min_refused))
-        print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-        print(table(results[-1:]), file=sys.stderr, flush=True)  # a crash later loses nothing
+    # One BLAS thread, as scripts/evaluate.py and the service run (`Engine`'s docstring).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for name in args.sets:
+            t0 = time.perf_counter()
+            results.append(run_set(name, args.encoder, args.min_refused))
+            print(f"{name}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+            print(table(results[-1:]), file=sys.stderr, flush=True)  # a crash later loses nothing
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))

@@ -12,9 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from threadpoolctl import threadpool_limits
 
-from threadpoolctl import threadpool_limits  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aurora_faq.build import build_engine  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
