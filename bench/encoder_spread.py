@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
 from aurora_faq.text import normalize  # noqa: E402
+from bench.floor import encode_seconds  # noqa: E402
 from bench.table import markdown  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
@@ -40,12 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     texts = [normalize(r.text) for r in mix if not r.repeat]
     encoder = make_encoder(args.encoder)
     encoder.encode_queries(warmup_texts())
-    times = np.empty((args.passes, len(texts)))
-    for i in range(args.passes):
-        for j, text in enumerate(texts):
-            t = time.perf_counter()
-            encoder.encode_queries([text])
-            times[i, j] = (time.perf_counter() - t) * 1000
+    times = np.array([[encode_seconds(encoder, text) for text in texts] for _ in range(args.passes)]) * 1000
     per_text = np.median(times, axis=0)
 
     def row(name: str, ms: np.ndarray) -> list[object]:

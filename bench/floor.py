@@ -14,6 +14,7 @@ peak memory are the encoder's alone. Prints JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -31,13 +32,16 @@ from bench import procstat  # noqa: E402
 from bench.workload import warmup_texts  # noqa: E402
 
 
+def encode_seconds(encoder: Encoder, text: str) -> float:
+    """How long one call encoding `text` alone takes."""
+    t = time.perf_counter()
+    encoder.encode_queries([text])
+    return time.perf_counter() - t
+
+
 def threaded(encoder: Encoder, texts: Sequence[str], threads: int) -> dict[str, Any]:
     """Encode `texts` one per call from `threads` threads; per-call latency and wall time."""
-    def one(text: str) -> float:
-        t = time.perf_counter()
-        encoder.encode_queries([text])
-        return time.perf_counter() - t
-
+    one = functools.partial(encode_seconds, encoder)
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, warmup_texts(max(threads, 4))))
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -88,13 +92,7 @@ def serve(encoder_spec: str) -> None:
     texts, encoded one per call in a loop from one worker thread through E5Encoder's own
     threads (as `threaded` at c=1); each answer line the calls' seconds. Ends at end of input.
     """
-    encoder = make_encoder(encoder_spec)
-
-    def one(text: str) -> float:
-        t = time.perf_counter()
-        encoder.encode_queries([text])
-        return time.perf_counter() - t
-
+    one = functools.partial(encode_seconds, make_encoder(encoder_spec))
     with ThreadPoolExecutor(1) as pool:
         list(pool.map(one, warmup_texts()))
         print(json.dumps({"ready": True}), flush=True)

@@ -176,23 +176,22 @@ def app_time_table(t: dict[str, np.ndarray]) -> str:
     return markdown(["server time, in-process ASGI", "p50 ms", "p95 ms", "p99 ms"], rows)
 
 
+def load(server: servers.Server, mix: Sequence[Request], level: int, warmup: Sequence[str], c1_client: str) -> Run:
+    """`mix` sent to `server` by `level` closed-loop clients, with its CPU time: `c1_client` at
+    concurrency 1, `aiohttp` or `h2load` (bench/loadgen.py); aiohttp above."""
+    cpu = functools.partial(procstat.cpu_seconds, server.pid)
+    if level == 1 and c1_client == "h2load":
+        return run_load_h2load(server.base_url, server.target.request, mix, warmup, cpu)
+    return run_load(server.base_url, server.target.request, mix, level, warmup, cpu)
+
+
 def run_target(target: servers.Target, mix: Sequence[Request], level: int, log: Path,
                into: Measured, c1_client: str = "aiohttp") -> None:
-    """Start `target` afresh, load it with `mix` at `level`, stop it; record into `into`.
-
-    `c1_client`: the load generator at concurrency 1, `aiohttp` or `h2load` (bench/loadgen.py).
-    """
+    """Start `target` afresh, load it with `mix` at `level` (`load`), stop it; record into `into`."""
     with servers.serve(target, log, server_env()) as server:
         into.startup_s.append(server.startup_s)
         into.ready_rss_mb.append(procstat.memory_mb(server.pid)["rss"])
-
-        def cpu() -> float:
-            return procstat.cpu_seconds(server.pid)
-
-        if level == 1 and c1_client == "h2load":
-            run = run_load_h2load(server.base_url, target.request, mix, warmup_texts(), cpu)
-        else:
-            run = run_load(server.base_url, target.request, mix, level, warmup_texts(), cpu)
+        run = load(server, mix, level, warmup_texts(), c1_client)
         into.peak_rss_mb.append(procstat.memory_mb(server.pid)["hwm"])
     if run.errors:
         logger.warning("%s at concurrency %d: %d of %d requests failed (see %s)",
@@ -265,11 +264,7 @@ def measure_c1_paired(targets: Sequence[servers.Target], encoder: str, mix: Sequ
                     lat = np.array(floor([r.text for r in block]))
                     run = Run(lat, repeat, float(lat.sum()), 0, procstat.cpu_seconds(floor_pid) - cpu0)
                 else:
-                    cpu = functools.partial(procstat.cpu_seconds, server.pid)
-                    if c1_client == "h2load":
-                        run = run_load_h2load(server.base_url, server.target.request, block, (), cpu)
-                    else:
-                        run = run_load(server.base_url, server.target.request, block, 1, (), cpu)
+                    run = load(server, block, 1, (), c1_client)
                 run = Run(run.latencies[1:], run.repeat[1:], run.wall_s - float(run.latencies[0]), run.errors,
                           run.cpu_s, run.client_cpu_s)
                 out[name] = out[name].merged(run) if name in out else run
