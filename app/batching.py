@@ -12,8 +12,13 @@ A batch is encoded, then answered (`Engine.answer_vectors`: ranking, calibration
 passes on between the two, so the next batch encodes while this one is ranked. Two batches
 encode at once by default (`AURORA_BATCH_INFLIGHT`): e5 splits a lone call across both cores
 and runs calls side by side on one core each (`E5Encoder`), so under load both cores stay on
-e5 whatever the batch sizes.
-A search already in the engine's cache (`cached`) is answered before it could queue.
+e5 whatever the batch sizes. Both defaults are measured (docs/decisions/004-micro-batch-size.md).
+The search route answers a question already in the engine's cache (`Engine.cached`) before it
+reaches the batcher.
+
+A search whose client has gone (`abandoned`, set by the route when the connection closes) is
+dropped when its batch is taken, before it costs an encoder call: a typing shopper's widget
+aborts the request for the previous keystroke.
 
 There is no thread of its own: the request threads (FastAPI's threadpool, since routes are
 plain `def`) take turns leading a batch. The leader of a batch encodes it, hands the lead to
@@ -23,22 +28,25 @@ the oldest waiting search, answers its batch, then returns its own answer.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from aurora_faq.search import Engine, SearchResult
+from aurora_faq.engine import Engine, SearchResult
+from aurora_faq.query import Query
 
-CacheLookup = Callable[[str, int, str | None, str | None], SearchResult | None]
+MAX_BATCH = 8
+MAX_INFLIGHT = 2
+
+
+class SearchAbandoned(Exception):
+    """The search's client went away before the search started; nothing was encoded for it."""
 
 
 @dataclass
 class _Job:
-    query: str
-    k: int
-    lang: str | None
-    category: str | None
+    query: Query
+    abandoned: threading.Event | None = None
     done: threading.Event = field(default_factory=threading.Event)
     batch: list[_Job] | None = None  # set when this job's thread is to run that batch
     result: SearchResult | None = None
@@ -52,34 +60,30 @@ class MicroBatcher:
         engine: the loaded engine.
         max_batch: most searches encoded in one call.
         max_inflight: most batches encoding at once.
-        cached: answers a search from the engine's cache without queueing, when given, so a
-            repeated query never waits behind a running batch.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 32, max_inflight: int = 1,
-                 cached: CacheLookup | None = None) -> None:
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, max_inflight: int = MAX_INFLIGHT) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.max_inflight = max_inflight
-        self._cached = cached
         self._lock = threading.Lock()
         self._queue: list[_Job] = []  # waiting; never empty while fewer than max_inflight run
         self._running = 0
 
-    def search(self, query: str, k: int = 3, lang: str | None = None,
-               category: str | None = None) -> SearchResult:
-        """Answer one question, batched with whatever else arrives meanwhile (see `Engine.search`)."""
-        self.engine.check_query(query, k, lang)  # a bad query fails here, never in a batch
-        if self._cached is not None:
-            hit = self._cached(query, k, lang, category)
-            if hit is not None:
-                return hit
-        job = _Job(query, k, lang, category)
+    def search(self, query: Query, abandoned: threading.Event | None = None) -> SearchResult:
+        """Answer one question, batched with whatever else arrives meanwhile (see `Engine.search`).
+
+        Raises:
+            SearchAbandoned: `abandoned` was set before the search's batch started.
+        """
+        job = _Job(query, abandoned)
         with self._lock:
             self._queue.append(job)
             if self._running < self.max_inflight:
-                self._running += 1
-                job.batch = self._take()
+                batch = self._take()  # this job alone: the queue is empty while a batch can start
+                if batch:
+                    self._running += 1
+                    job.batch = batch
         if job.batch is None:
             job.done.wait()  # answered, or handed a batch to run
         if job.batch is not None:
@@ -90,8 +94,16 @@ class MicroBatcher:
         return job.result
 
     def _take(self) -> list[_Job]:
-        """The next batch off the queue (the lock is held)."""
-        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+        """The next batch off the queue, without the abandoned jobs, which are told so (the lock is
+        held). Empty when every waiting job was abandoned."""
+        batch: list[_Job] = []
+        while self._queue and len(batch) < self.max_batch:
+            job = self._queue.pop(0)
+            if job.abandoned is not None and job.abandoned.is_set():
+                job.error = SearchAbandoned()
+                job.done.set()
+            else:
+                batch.append(job)
         return batch
 
     def _run(self, batch: list[_Job]) -> None:
@@ -117,8 +129,8 @@ class MicroBatcher:
         """The oldest waiting search leads the next batch; else one batch fewer runs."""
         successor = None
         with self._lock:
-            if self._queue:
-                nxt = self._take()
+            nxt = self._take()
+            if nxt:
                 successor, successor.batch = nxt[0], nxt
             else:
                 self._running -= 1
@@ -142,7 +154,6 @@ class MicroBatcher:
 
     def _answer(self, job: _Job, vec: np.ndarray) -> None:
         try:
-            job.result = self.engine.answer_vectors([job.query], vec[None, :], k=job.k, lang=job.lang,
-                                                    category=job.category)[0]
+            job.result = self.engine.answer(job.query, vec)
         except Exception as e:  # raised again in the job's own request thread
             job.error = e

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol
 
 from fastapi import Request
 
+from aurora_faq.engine import Engine, SearchResult
 from aurora_faq.errors import IndexUnavailableError
-from aurora_faq.search import Engine, SearchResult
+from aurora_faq.query import Query
+
+from .batching import MicroBatcher, SearchAbandoned
 
 
 class Searcher(Protocol):
-    """What answers a search: the engine itself, or the micro-batcher in front of it."""
+    """What answers a search: the micro-batcher, or the engine itself when batching is off.
 
-    def search(self, query: str, k: int = 3, lang: str | None = None,
-               category: str | None = None) -> SearchResult: ...
+    `abandoned` is set when the client goes away; a search that has not started by then is
+    dropped (`app.batching.SearchAbandoned`).
+    """
+
+    def __call__(self, query: Query, abandoned: threading.Event) -> SearchResult: ...
 
 
 def current_engine(request: Request) -> Engine:
@@ -30,18 +37,26 @@ def current_engine(request: Request) -> Engine:
     if engine is None:
         error: IndexUnavailableError | None = request.app.state.index_error
         if error is None:
-            raise IndexUnavailableError("the index is not loaded yet; the service is starting")
+            raise IndexUnavailableError(None, "the index is not loaded yet; the service is starting")
         # A fresh exception each time: re-raising one instance would grow its traceback forever.
-        raise type(error)(*error.args)
+        raise IndexUnavailableError(error.path, str(error))
     return engine
 
 
 def current_searcher(request: Request) -> Searcher:
-    """The micro-batcher when the service batches searches (the default), else the engine.
+    """The micro-batcher's search when the service batches searches (the default), else the engine's.
 
     Raises:
         IndexUnavailableError: as `current_engine`.
     """
     engine = current_engine(request)
-    searcher: Searcher | None = request.app.state.batcher
-    return engine if searcher is None else searcher
+    batcher: MicroBatcher | None = request.app.state.batcher
+    if batcher is not None:
+        return batcher.search
+
+    def search(query: Query, abandoned: threading.Event) -> SearchResult:
+        if abandoned.is_set():
+            raise SearchAbandoned
+        return engine.search(query)
+
+    return search

@@ -2,7 +2,7 @@
 
 Status and code by cause:
 
-    aurora_faq QueryError               422 invalid_request
+    aurora_faq QueryError               422 invalid_request (the field named as the client sent it)
     request validation (query, body)    422 invalid_request
         body that is not JSON              422 invalid_json
         body sent as another content type  422 wrong_content_type
@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aurora_faq import query
 from aurora_faq.errors import AuroraError, EntryNotFoundError, IndexUnavailableError, QueryError
-from aurora_faq.search import Engine
 
 from .schemas import ErrorDetail, ErrorResponse
 
@@ -57,24 +57,18 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _core_message(name: str, value: object) -> str | None:
-    """The core's own wording for a bad `q` or `k`.
+# The core's names for a question's fields, as a client of this API sends them.
+_QUERY_FIELDS = {"text": "query 'q'"}
 
-    Pydantic's limits catch some bad values first (empty or too long `q`, `k` out of range),
-    `Engine.check_query` the rest (blank or control-only `q`); asking the core about the value
-    keeps one wording whichever caught it.
-    """
-    try:
-        if name == "q" and isinstance(value, str):
-            Engine.check_query(value, 1, None)
-        elif name == "k" and isinstance(value, int | str) and not isinstance(value, bool):
-            try:
-                k = int(value)
-            except ValueError:
-                return None
-            Engine.check_query("?", k, None)
-    except QueryError as e:
-        return str(e)
+
+def _field_message(name: str, kind: str, value: object, ctx: Mapping[str, Any]) -> str | None:
+    """The core's wording (aurora_faq.query) for the limits the API checks on `q` and `k` first."""
+    if name == "q" and kind == "string_too_short":
+        return query.EMPTY.format(name=_QUERY_FIELDS["text"])
+    if name == "q" and kind == "string_too_long" and isinstance(value, str):
+        return query.TOO_LONG.format(name=_QUERY_FIELDS["text"], chars=len(value), limit=ctx.get("max_length"))
+    if name == "k" and kind in {"greater_than_equal", "less_than_equal"}:
+        return query.K_RANGE.format(name="k", max_k=query.MAX_K, k=value)
     return None
 
 
@@ -89,9 +83,9 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{where} '{name}' is required"
     if kind == "extra_forbidden":
         return f"unknown {where} '{name}': remove it (see /docs for the accepted ones)"
-    core = _core_message(name, value)
-    if core:
-        return core
+    worded = _field_message(name, kind, value, ctx)
+    if worded:
+        return worded
     if kind == "literal_error":
         return f"{name} must be {ctx.get('expected')}, got {_short(value)}"
     if kind in {"int_parsing", "int_type", "int_from_float"}:
@@ -146,13 +140,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 # The core's errors a request can meet, by most specific class first.
 _DOMAIN_STATUS: list[tuple[type[AuroraError], int, str]] = [
-    (QueryError, 422, "invalid_request"),
     (EntryNotFoundError, 404, "not_found"),
     (IndexUnavailableError, 503, "index_unavailable"),
 ]
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, QueryError):
+        return error_response(422, "invalid_request", exc.worded(_QUERY_FIELDS.get(exc.field, exc.field)))
     for cls, status, code in _DOMAIN_STATUS:
         if isinstance(exc, cls):
             return error_response(status, code, str(exc))

@@ -11,9 +11,9 @@ from threadpoolctl import threadpool_limits
 
 from aurora_faq import __version__
 from aurora_faq.encoders import make_encoder
-from aurora_faq.errors import IndexUnavailableError
+from aurora_faq.engine import Engine, Thresholds
+from aurora_faq.errors import EncoderMismatchError, IndexNotFoundError, IndexUnavailableError
 from aurora_faq.index import load_index, read_manifest
-from aurora_faq.search import Engine, Thresholds
 from aurora_faq.text import default_tokenizer
 
 from .batching import MicroBatcher
@@ -34,29 +34,34 @@ def load_engine(settings: Settings) -> Engine:
         An engine ready to answer.
 
     Raises:
-        IndexUnavailableError: no index, a corrupt one, or one built with another encoder;
-            the message says how to fix it.
+        IndexUnavailableError: no index, a corrupt or outdated one, or one built with another
+            encoder (`unavailable_message` says how to fix it).
     """
     # Reading the manifest first reports a missing index before a model takes seconds to load.
-    read_manifest(settings.index_path, settings.encoder)
+    read_manifest(settings.index_path)
     # Warms up: first-call costs are paid here.
     encoder = make_encoder(settings.encoder, threads=settings.encoder_threads or None)
     index = load_index(settings.index_path, encoder.name, default_tokenizer())
     return Engine(
         index,
         encoder,
-        Thresholds.from_manifest(index.manifest, settings.answer_threshold, settings.clarify_threshold),
+        Thresholds.from_manifest(index.manifest["thresholds"], settings.answer_threshold,
+                                 settings.clarify_threshold),
         fallback={"ja": settings.fallback_ja, "en": settings.fallback_en},
         cache_size=settings.cache_size,
     )
 
 
-def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
-    """The micro-batcher `settings` ask for in front of `engine`, or None when batching is off.
+def unavailable_message(error: IndexUnavailableError, settings: Settings) -> str:
+    """What went wrong with the index and the command that builds the one `settings` name."""
+    command = f"aurora-build-index --faq data/faq.jsonl --out {settings.index_path} --encoder {settings.encoder}"
+    if isinstance(error, EncoderMismatchError):
+        return f"{error}; rebuild it with: {command}, or set AURORA_ENCODER={error.built_with}"
+    return f"{error}; {'build' if isinstance(error, IndexNotFoundError) else 'rebuild'} it with: {command}"
 
-    It is not given the engine's cache: the search route answers a cached question before it
-    reaches the batcher (app/routes/search.py), and a second lookup would repeat that one.
-    """
+
+def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
+    """The micro-batcher `settings` ask for in front of `engine`, or None when batching is off."""
     if settings.batch_max <= 1:
         return None
     return MicroBatcher(engine, max_batch=settings.batch_max, max_inflight=settings.batch_inflight)
@@ -65,8 +70,8 @@ def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # One BLAS thread: the service runs searches side by side, and a second OpenBLAS thread
-    # only spins after each small product, burning a core e5 needs (0.66 -> 0.34 ms of CPU a
-    # ranking measured; bench/README.md). Process-wide, restored at shutdown.
+    # only spins after each small product, burning a core e5 needs (twice the CPU a ranking).
+    # Process-wide, restored at shutdown.
     with threadpool_limits(limits=1, user_api="blas"):
         async with _serving(app):
             yield
@@ -80,8 +85,8 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
             app.state.engine = load_engine(settings)
         except IndexUnavailableError as e:
             # Stay up: /healthz answers, /readyz and the API return 503 with this message.
-            app.state.index_error = e
-            logger.error("%s", e)
+            app.state.index_error = IndexUnavailableError(e.path, unavailable_message(e, settings))
+            logger.error("%s", app.state.index_error)
     engine: Engine | None = app.state.engine
     if engine is not None:
         app.state.index_error = None

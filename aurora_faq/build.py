@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -23,12 +24,14 @@ from threadpoolctl import threadpool_limits
 from . import __version__
 from .embed_cache import EmbeddingCache, ProgressFn
 from .encoders import Encoder
+from .engine import Engine
 from .faq import Entry, LabelledQuery, read_faq
-from .index import FORMAT_VERSION, FaqIndex, make_ann, make_ivf, write_index
+from .index import FORMAT_VERSION, FaqIndex, load_index, write_index
 from .lexical import LexicalIndex
-from .search import RetrievalParams, rank
+from .ranking import RetrievalParams, rank
 from .text import default_tokenizer, normalize
 from .tuning import Example, fit_classifier, query_neighbours, refit_classifier, tune
+from .vectors import Vectors, make_ann, make_ivf
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +52,30 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def near_duplicates(index: FaqIndex,
-                    threshold: float = NEAR_DUPLICATE_COSINE) -> list[tuple[str, str, float, str, str]]:
-    """Pairs of entries with phrasings so alike that no query can tell them apart."""
+@dataclass(frozen=True)
+class NearDuplicate:
+    """Two entries with phrasings so alike that no query can tell them apart."""
+
+    first: str  # entry ids
+    second: str
+    cosine: float
+    first_text: str  # the two phrasings
+    second_text: str
+
+
+def near_duplicates(index: FaqIndex, threshold: float = NEAR_DUPLICATE_COSINE) -> list[NearDuplicate]:
+    """Pairs of entries with phrasings at least `threshold` alike, most alike first."""
     found: dict[tuple[int, int], tuple[float, int, int]] = {}
 
     def note(rows: np.ndarray, others: np.ndarray, sims: np.ndarray) -> None:
-        a, b = index.phrase_entry[rows], index.phrase_entry[others]
+        a, b = index.vectors.phrase_entry[rows], index.vectors.phrase_entry[others]
         keep = (a != b) & (sims >= threshold)
         for x, y, s, r1, r2 in zip(a[keep], b[keep], sims[keep], rows[keep], others[keep], strict=True):
             key = (int(min(x, y)), int(max(x, y)))
             if s > found.get(key, (0.0, 0, 0))[0]:
                 found[key] = (float(s), int(r1), int(r2))
 
-    vecs = np.ascontiguousarray(index.phrase_vecs)
+    vecs = np.ascontiguousarray(index.vectors.phrases)
     if len(vecs) <= NEAR_DUPLICATE_EXACT_ROWS:
         k = min(8, len(vecs))
         sims, nbrs = faiss.knn(vecs, vecs, k, faiss.METRIC_INNER_PRODUCT)
@@ -70,10 +83,9 @@ def near_duplicates(index: FaqIndex,
     else:
         # Every row against every other is quadratic (4.2 s at 40,000 rows). Rows this alike
         # fall in the same inverted list or in neighbouring ones, so compare rows within each
-        # list and with the lists of its nearest centroids, a matrix product a pair of lists:
-        # at 100,000 entries 2.5 s against 18 s for searching 4 lists a row, finding 99.8 % of
-        # its pairs (bench/README.md).
-        ivf = index.ann if isinstance(index.ann, faiss.IndexIVF) else \
+        # list and with the lists of its nearest centroids, a matrix product a pair of lists: at
+        # 100,000 entries several times faster than searching a few lists a row, and as complete.
+        ivf = index.vectors.ann if isinstance(index.vectors.ann, faiss.IndexIVF) else \
             make_ivf(vecs, 1 << round(np.log2(np.sqrt(len(vecs)))), nprobe=1)
         lists: Any = ivf.invlists
         members = [faiss.rev_swig_ptr(lists.get_ids(li), lists.list_size(li)).astype(np.int64)
@@ -91,8 +103,9 @@ def near_duplicates(index: FaqIndex,
             i, j = np.nonzero(sims >= threshold)
             if len(i):
                 note(ids_a[i], ids_b[j], sims[i, j])
-    return sorted(((index.entries[a].id, index.entries[b].id, s, index.phrase_text[r1], index.phrase_text[r2])
-                   for (a, b), (s, r1, r2) in found.items()), key=lambda t: -t[2])
+    text = index.vectors.phrase_text
+    return sorted((NearDuplicate(index.entries[a].id, index.entries[b].id, s, text[r1], text[r2])
+                   for (a, b), (s, r1, r2) in found.items()), key=lambda d: -d.cosine)
 
 
 def embed_entries(entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCache,
@@ -113,12 +126,10 @@ def embed_entries(entries: Sequence[Entry], encoder: Encoder, cache: EmbeddingCa
     lexical = LexicalIndex.build_in_background(norm_phrases + norm_answers)
     phrase_vecs = cache.embed("q", norm_phrases, encoder.encode_queries, encoder.dim, progress)
     answer_vecs = cache.embed("d", norm_answers, encoder.encode_documents, encoder.dim, progress)
-    ann = make_ann(phrase_vecs)  # while the lexical index may still be building
-    return FaqIndex(entries=list(entries), phrase_vecs=phrase_vecs,
-                    phrase_entry=np.asarray(phrase_entry, np.int32), phrase_lang=phrase_lang,
-                    phrase_text=phrase_text, answer_vecs=answer_vecs,
-                    answer_entry=np.asarray(answer_entry, np.int32), lexical=lexical(),
-                    ann=ann)
+    vectors = Vectors(phrases=phrase_vecs, phrase_entry=np.asarray(phrase_entry, np.int32), phrase_lang=phrase_lang,
+                      phrase_text=phrase_text, answers=answer_vecs, answer_entry=np.asarray(answer_entry, np.int32),
+                      ann=make_ann(phrase_vecs))  # while the lexical index may still be building
+    return FaqIndex(entries=list(entries), vectors=vectors, lexical=lexical())
 
 
 BACKGROUND_QUERIES = Path(__file__).with_name("background_queries.txt")
@@ -145,7 +156,7 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     """
     queries = background_queries()
     vecs = embed_queries(queries, encoder, cache)
-    best, _ = index.ann.search(np.ascontiguousarray(vecs), 1)
+    best, _ = index.vectors.ann.search(np.ascontiguousarray(vecs), 1)
     keep = best[:, 0] < max_cosine
     if not keep.all():
         logger.info("background questions answered by this FAQ, left out: %s",
@@ -164,7 +175,7 @@ def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: n
     out of scope).
 
     Each answerable query is also asked with its relevant entries hidden: a near miss.
-    `background`: the queries are `index.background_vecs`, each asked with itself hidden there.
+    `background`: the queries are `index.vectors.background`, each asked with itself hidden there.
     """
     out = []
     for i, (q, v, near) in enumerate(zip(queries, vecs, query_neighbours(index, vecs), strict=True)):
@@ -196,16 +207,17 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
     # two cores here; one thread fitted Aurora's classifier in 0.04 s instead of 6.6 s.
     with threadpool_limits(limits=1, user_api="blas"):
         rows, oof = fit_classifier(index)
-        background, index.background_vecs = off_topic(index, encoder, cache)
+        background, index.vectors.background = off_topic(index, encoder, cache)
         extra = labelled_examples(index, calibration_queries, embed_queries(calibration_queries, encoder, cache),
                                   RetrievalParams()) + \
-            labelled_examples(index, background, index.background_vecs, RetrievalParams(), background=True)
+            labelled_examples(index, background, index.vectors.background, RetrievalParams(), background=True)
         cache.save()
-        params, calibrators, stats, thresholds = tune(index, rows, oof, extra)
+        tuned = tune(index, rows, oof, extra)
         refit_classifier(index, oof)
     dups = near_duplicates(index)
-    for a, b, s, ta, tb in dups[:20]:
-        logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", a, b, s, ta, tb)
+    for d in dups[:20]:
+        logger.warning("near-duplicate entries %s and %s (cosine %.3f): %r ~ %r", d.first, d.second, d.cosine,
+                       d.first_text, d.second_text)
     if len(dups) > 20:
         logger.warning("... and %d more near-duplicate pairs", len(dups) - 20)
     index.manifest = {
@@ -213,20 +225,17 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
         "encoder": encoder.name,
         "dim": encoder.dim,
         "entries": len(entries),
-        "phrasings": len(index.phrase_vecs),
-        "answers": len(index.answer_vecs),
-        "vectors": len(index.phrase_vecs) + len(index.answer_vecs),
-        "ann": type(index.ann).__name__,
+        "phrasings": len(index.vectors.phrases),
+        "answers": len(index.vectors.answers),
+        "vectors": len(index.vectors.phrases) + len(index.vectors.answers),
+        "ann": type(index.vectors.ann).__name__,
         "faq_sha256": sha,
         "faq_path": str(faq_path),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": {"embed": round(embedded - started, 3),
                           "total": round(time.perf_counter() - started, 3)},
         "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
-        "retrieval": asdict(params),
-        **{key: c.to_manifest() if c else None for key, c in calibrators.items()},
-        "tuning": stats,
-        "thresholds": thresholds,
+        **tuned.to_manifest(),
         "near_duplicates": len(dups),
         "versions": _versions(),
     }
@@ -235,13 +244,8 @@ def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | N
 
 
 def build_engine(faq_path: Path, encoder: Encoder, cache_dir: Path | None = None,
-                 calibration_queries: Sequence[LabelledQuery] = (), **engine_args: Any) -> Any:
+                 calibration_queries: Sequence[LabelledQuery] = (), **engine_args: Any) -> Engine:
     """Build an index in a temporary directory and load it the way the service does."""
-    import tempfile
-
-    from .index import load_index
-    from .search import Engine
-
     with tempfile.TemporaryDirectory(prefix="aurora-index-") as tmp:
         build_index(faq_path, Path(tmp) / "index", encoder, cache_dir, calibration_queries)
         index = load_index(Path(tmp) / "index", encoder.name, default_tokenizer())

@@ -8,14 +8,15 @@ Applying it needs only numpy: the fitted numbers live in the index manifest.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .search import Ranking
+from .errors import IndexFormatError
 
 FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars",
             "known_words", "background", "over_background", "margin*background", "clf*background",
@@ -26,31 +27,49 @@ FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "ag
 CROWD_WINDOW = 0.03
 
 
-def features(r: Ranking) -> np.ndarray:
-    """One row per candidate: the fused score's, the best phrasing's, the answer's and BM25's
-    lead over the best *other* candidate (positive only for the leader), the score components,
-    agreement of the nearest phrasings, query length, how much of the query's vocabulary the FAQ
-    uses, how close the query is to known off-topic questions, alone and against the best
-    phrasing (a softmax classifier is confidently wrong off topic; this is what tells it apart),
-    and how many candidates crowd the best score (a question several entries answer about as
-    well is one whose best entry is often not the right one).
+class Signals(Protocol):
+    """What `features` reads of a ranking (`ranking.Ranking`): arrays aligned by candidate."""
+
+    score: np.ndarray
+    phrase: np.ndarray
+    answer: np.ndarray
+    lexical: np.ndarray
+    clf: np.ndarray
+    agree: np.ndarray
+    query_chars: int
+    known: float
+    background: float
+
+
+def features(r: Signals) -> np.ndarray:
+    """One row per candidate, one column per name in FEATURES: the fused score's, the best
+    phrasing's, the answer's and BM25's lead over the best *other* candidate (positive only for
+    the leader), the score components, agreement of the nearest phrasings, query length, how much
+    of the query's vocabulary the FAQ uses, how close the query is to known off-topic questions,
+    alone and against the best phrasing (a softmax classifier is confidently wrong off topic;
+    this is what tells it apart), and how many candidates crowd the best score (a question
+    several entries answer about as well is one whose best entry is often not the right one).
 
     The products let closeness to off-topic questions discount a large lead or a confident
-    classifier, which a sum of terms cannot do: on the AuroraBoutique set they took out-of-scope
-    refusal from 0.925 to 1.0 at the same answered rate. The answer and BM25 leads and the crowd
-    took LocalGovFAQ's gold-out AUROC from .726 to .741 (xSID's from .889 to .925)."""
+    classifier, which a sum of terms cannot do.
+    """
     n = len(r.score)
-    # One matrix filled column by column: tuning asks this thousands of times per build.
-    x = np.empty((n, len(FEATURES)))
     comps = np.stack([r.score, r.phrase, r.answer, r.lexical]).astype(np.float64)
     leads = _gap(comps)
-    x[:, 0], x[:, 1], x[:, 2], x[:, 3], x[:, 4] = leads[0], comps[1], leads[1], comps[2], comps[3]
-    x[:, 5], x[:, 6], x[:, 7], x[:, 8], x[:, 9] = r.clf, r.agree, np.log1p(r.query_chars), r.known, r.background
-    x[:, 10] = comps[1] - r.background
-    x[:, 11], x[:, 12] = leads[0] * r.background, x[:, 5] * r.background
-    x[:, 13], x[:, 14] = leads[0] * x[:, 10], x[:, 5] * x[:, 10]
-    x[:, 15], x[:, 16] = leads[2], leads[3]
-    x[:, 17] = np.log1p(np.count_nonzero(r.score >= r.score.max() - CROWD_WINDOW)) if n else 0.0
+    clf = r.clf.astype(np.float64)
+    over_background = comps[1] - r.background
+    cols: dict[str, Any] = {
+        "margin": leads[0], "phrase": comps[1], "phrase_margin": leads[1], "answer": comps[2],
+        "lexical": comps[3], "clf": clf, "agree": r.agree, "log_chars": np.log1p(r.query_chars),
+        "known_words": r.known, "background": r.background, "over_background": over_background,
+        "margin*background": leads[0] * r.background, "clf*background": clf * r.background,
+        "margin*over_background": leads[0] * over_background, "clf*over_background": clf * over_background,
+        "answer_margin": leads[2], "lexical_margin": leads[3],
+        "crowd": np.log1p(np.count_nonzero(r.score >= r.score.max() - CROWD_WINDOW)) if n else 0.0,
+    }
+    x = np.empty((n, len(FEATURES)))
+    for j, name in enumerate(FEATURES):
+        x[:, j] = cols[name]
     return x
 
 
@@ -66,16 +85,29 @@ def _gap(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibrator:
+    """A logistic regression over FEATURES, standardized: what the manifest stores."""
+
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any], key: str = "calibration") -> Calibrator:
-        raw = manifest.get(key) or (manifest.get("calibration") if key != "calibration" else None)
-        if not raw:
+    def from_manifest(cls, raw: Mapping[str, Any] | None, path: Path | str = "") -> Calibrator:
+        """The calibrator a manifest stored (None: the fixed `fallback`).
+
+        Raises:
+            IndexFormatError: it was fitted on another feature list than this version computes;
+                its coefficients would weigh the wrong signals.
+        """
+        if raw is None:
             return cls.fallback()
+        stored = tuple(raw.get("features", ()))
+        if stored != FEATURES:
+            missing, extra = set(FEATURES) - set(stored), set(stored) - set(FEATURES)
+            detail = f"missing {sorted(missing)}, unknown {sorted(extra)}" if missing or extra else "in another order"
+            raise IndexFormatError(path, f"index at {path} was calibrated on other features than this version "
+                                         f"computes ({detail})")
         return cls(tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["coef"]), float(raw["intercept"]))
 
     @classmethod
@@ -87,7 +119,8 @@ class Calibrator:
         return cls((0.0,) * len(FEATURES), (1.0,) * len(FEATURES), tuple(coef.values()), -25.0 * 0.85)
 
     def to_manifest(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), **asdict(self)}
+        return {"features": list(FEATURES), "mean": list(self.mean), "scale": list(self.scale),
+                "coef": list(self.coef), "intercept": self.intercept}
 
     @cached_property
     def _linear(self) -> tuple[np.ndarray, float]:

@@ -43,8 +43,6 @@ class EmbeddingCache:
             except (OSError, ValueError) as e:
                 logger.warning("ignoring unreadable embedding cache %s: %s", self._path, e)
                 self._shards, self._where = [], {}
-        elif root and (root / f"{safe}.v2.npz").exists():
-            self._new = _read_v2(root / f"{safe}.v2.npz")  # written as the first shard by `save`
         self.hits = 0
         self.misses = 0
 
@@ -121,16 +119,3 @@ class EmbeddingCache:
                 np.save(f, array)
             os.replace(tmp, stem.with_name(stem.name + suffix))
 
-
-def _read_v2(path: Path) -> dict[bytes, np.ndarray]:
-    """The vectors of the earlier single-file cache (one `.npz` rewritten whole on every save)."""
-    try:
-        with np.load(path) as z:
-            keys, vecs = z["keys"], z["vecs"]
-        if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 16:
-            raise ValueError(f"keys of shape {keys.shape} and type {keys.dtype}")
-    except (OSError, ValueError, KeyError) as e:
-        logger.warning("ignoring unreadable embedding cache %s: %s", path, e)
-        return {}
-    logger.info("embedding cache %s moves to the sharded format on the next save; then delete it", path)
-    return dict(zip((k.tobytes() for k in keys), np.asarray(vecs, np.float32), strict=True))

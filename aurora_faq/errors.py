@@ -2,11 +2,12 @@
 
 AuroraError
 ├── FAQValidationError      the FAQ file has problems (all listed, with line numbers)
-├── IndexUnavailableError   no index, or one that cannot be used
+├── IndexUnavailableError   no index, or one that cannot be used (rebuild it)
 │   ├── IndexNotFoundError      nothing at the index path
 │   ├── IndexCorruptError       files missing, unreadable or inconsistent
+│   ├── IndexFormatError        written by another version: format or calibration features differ
 │   └── EncoderMismatchError    built with another encoder than the one configured
-├── QueryError              a search request that cannot be answered as sent
+├── QueryError              a question that cannot be answered as sent (names the field)
 └── EntryNotFoundError      no FAQ entry with that id
 """
 
@@ -39,7 +40,12 @@ class FAQValidationError(AuroraError):
 
 
 class IndexUnavailableError(AuroraError):
-    """The service has no usable index; the message says how to get one."""
+    """No usable index at `path`: the remedy is to rebuild it. The core does not know how its
+    caller builds indexes; the service and the scripts add the command to the message."""
+
+    def __init__(self, path: object, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class IndexNotFoundError(IndexUnavailableError):
@@ -50,12 +56,33 @@ class IndexCorruptError(IndexUnavailableError):
     pass
 
 
-class EncoderMismatchError(IndexUnavailableError):
+class IndexFormatError(IndexUnavailableError):
     pass
+
+
+class EncoderMismatchError(IndexUnavailableError):
+    def __init__(self, path: object, built_with: str, configured: str) -> None:
+        self.built_with = built_with
+        self.configured = configured
+        super().__init__(path, f"index at {path} was built with encoder {built_with!r} but "
+                               f"{configured!r} is configured")
 
 
 class QueryError(AuroraError):
-    pass
+    """A question the engine cannot take as sent.
+
+    `problem` is a template around `{name}`, the field's name, and `details`: the core says
+    `text is empty`, the service names the parameter a client sent (`query 'q' is empty`).
+    """
+
+    def __init__(self, field: str, problem: str, **details: object) -> None:
+        self.field = field
+        self.problem = problem
+        self.details = details
+        super().__init__(self.worded(field))
+
+    def worded(self, name: str) -> str:
+        return self.problem.format(name=name, **self.details)
 
 
 class EntryNotFoundError(AuroraError):

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from .calibration import confidence_bin, expected_calibration_error
+from .engine import Engine, SearchResult
 from .errors import QueryError
 from .faq import LabelledQuery
-from .search import Engine, SearchResult
+from .query import Query
 
 RANK_DEPTH = 20
 SWEEP = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
@@ -207,24 +208,24 @@ def engine_search(engine: Engine) -> SearchFn:
     def run(batch: list[LabelledQuery], gold_out: bool) -> list[Outcome]:
         # A query the service would refuse with 422 (an empty line in a public set) counts as
         # "no answer", as a client would see it.
-        valid = [q for q in batch if _acceptable(q.query)]
-        exclude = [list(q.relevant) for q in valid] if gold_out else None
-        results = iter(engine.search_many([q.query for q in valid], k=RANK_DEPTH, exclude=exclude))
-        return [_outcome(next(results)) if _acceptable(q.query) else ((), 0.0, "no_answer") for q in batch]
+        asked = [(q, _query(q.query)) for q in batch]
+        valid = [(q, query) for q, query in asked if query is not None]
+        exclude = [list(q.relevant) for q, _ in valid] if gold_out else None
+        results = iter(engine.search_many([query for _, query in valid], exclude=exclude))
+        return [_outcome(next(results)) if query is not None else ((), 0.0, "no_answer") for _, query in asked]
 
     return run
 
 
-def _acceptable(query: str) -> bool:
+def _query(text: str) -> Query | None:
     try:
-        Engine.check_query(query, RANK_DEPTH, None)
+        return Query.of(text, k=RANK_DEPTH)
     except QueryError:
-        return False
-    return True
+        return None
 
 
 def _outcome(r: SearchResult) -> Outcome:
-    return tuple(h.entry.id for h in r.hits), (r.hits[0].confidence if r.hits else 0.0), r.decision
+    return tuple(h.entry.id for h in r.hits), (r.hits[0].confidence if r.hits else 0.0), r.decision.value
 
 
 def http_search(url: str, timeout: float = 30.0) -> SearchFn:

@@ -19,11 +19,11 @@ from typing import Any
 import faiss
 import numpy as np
 
-from . import search
 from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, worth_fitting
+from .engine import Thresholds
 from .index import FaqIndex
-from .search import ANN_CANDIDATES, Ranking, RetrievalParams, Thresholds, rank
+from .ranking import ANN_CANDIDATES, CANDIDATE_ROWS, Ranking, RetrievalParams, rank
 from .text import normalize
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ KFOLDS = 5
 # Up to 0.7: answer-rich FAQs rank best leaning on the answers (LocalGovFAQ picked 0.6-0.7:
 # SR@1 .570 against .562 with the grid stopping at 0.5; xSID .932 against .919).
 ANSWER_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-# Where only some entries are scored (`search.CANDIDATE_ROWS`), the candidates are the owners of
+# Where only some entries are scored (`ranking.CANDIDATE_ROWS`), the candidates are the owners of
 # the closest phrasings: an entry close by its answer alone is never scored, so the answers may
 # not outweigh the phrasings.
 CANDIDATE_MAX_ANSWER_WEIGHT = 0.5
@@ -53,7 +53,7 @@ OFF_TOPIC_SHARE = 0.7  # of the unanswerable weight: off-topic background vs gol
 NEAR_MISS_REFUSED = 2 / 3
 OFF_TOPIC_REFUSED = 0.9
 MIN_UNANSWERABLE = 30  # fewer examples of either kind: the fixed FALLBACK_THRESHOLDS
-FALLBACK_THRESHOLDS = asdict(Thresholds())  # as for an index built before thresholds were chosen
+FALLBACK_THRESHOLDS = asdict(Thresholds())  # 0.5 / 0.2
 CLARIFY_SHARE = 0.4  # the clarify threshold as a share of the answer threshold
 # Whatever the shares ask, the answer threshold stays within these. Build-time unanswerable
 # examples that the calibration separates easily would otherwise set it near zero (a synthetic
@@ -76,16 +76,12 @@ def pseudo_queries(index: FaqIndex, share: float = 0.2, seed: int = 0) -> list[i
     """Phrasing rows to hold out and ask: alternates of entries that have others left."""
     counts = np.diff(index.phrase_start)
     first_rows = set(index.phrase_start[:-1].tolist())
-    rows = [r for r in range(len(index.phrase_vecs))
-            if r not in first_rows and counts[index.phrase_entry[r]] > 2]
+    rows = [r for r in range(len(index.vectors.phrases))
+            if r not in first_rows and counts[index.vectors.phrase_entry[r]] > 2]
     limit = min(MAX_PSEUDO_QUERIES, int(len(rows) * share) or len(rows))
     if len(rows) > limit:
         rows = sorted(np.random.default_rng(seed).choice(rows, limit, replace=False).tolist())
     return rows
-
-
-def _rescore(r: Ranking, p: RetrievalParams) -> Ranking:
-    return replace(r, score=p.combine(r.phrase, r.answer, r.lexical, r.clf))
 
 
 def _mrr_grid(examples: Sequence[Example], grid: Sequence[RetrievalParams]) -> np.ndarray:
@@ -161,7 +157,7 @@ def calibration_rows(examples: Sequence[Example], p: RetrievalParams
     xs, ys, ws, first = [], [], [], []
     rows = 0
     for ex in examples:
-        r = _rescore(ex.ranking, p)
+        r = ex.ranking.rescored(p)
         top = _top(r.score, CALIBRATION_DEPTH)
         xs.append(features(r)[top])
         ys.append(np.fromiter((int(e) in ex.gold for e in r.entries[top]), int, len(top)))
@@ -180,15 +176,16 @@ def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, A
     its closest phrasing rows (`rank(near_rows=...)`), as serving finds them: exact cosines
     would stream every row once per few dozen queries (16 s of a 100,000-entry build).
     """
-    if not isinstance(index.ann, faiss.IndexFlat):
+    if not isinstance(index.vectors.ann, faiss.IndexFlat):
         for start in range(0, len(qvecs), _SIMS_CHUNK):
-            _, found = index.ann.search(np.ascontiguousarray(qvecs[start : start + _SIMS_CHUNK]), ANN_CANDIDATES)
+            _, found = index.vectors.ann.search(np.ascontiguousarray(qvecs[start : start + _SIMS_CHUNK]),
+                                                ANN_CANDIDATES)
             yield from ({"near_rows": rows[rows >= 0]} for rows in found)
         return
-    chunk = max(1, min(_SIMS_CHUNK, _SIMS_CHUNK_FLOATS // max(len(index.phrase_vecs), 1)))
+    chunk = max(1, min(_SIMS_CHUNK, _SIMS_CHUNK_FLOATS // max(len(index.vectors.phrases), 1)))
     for start in range(0, len(qvecs), chunk):
         part = qvecs[start : start + chunk]
-        yield from ({"sims": sims} for sims in zip(part @ index.phrase_vecs.T, part @ index.answer_vecs.T,
+        yield from ({"sims": sims} for sims in zip(part @ index.vectors.phrases.T, part @ index.vectors.answers.T,
                                                     strict=True))
 
 
@@ -196,10 +193,10 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
                   oof: dict[int, np.ndarray] | None = None) -> list[Example]:
     """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
     out = []
-    qvecs = index.phrase_vecs[list(rows)]
+    qvecs = index.vectors.phrases[list(rows)]
     for row, qvec, near in zip(rows, qvecs, query_neighbours(index, qvecs), strict=True):
-        entry = int(index.phrase_entry[row])
-        text = normalize(index.phrase_text[row])
+        entry = int(index.vectors.phrase_entry[row])
+        text = normalize(index.vectors.phrase_text[row])
         lex = index.lexical.scores(text)
         proba = oof.get(row) if oof else None
         out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
@@ -217,28 +214,29 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
     held-out sample, never seen by the classifier used for tuning (`oof` is None); call
     `refit_classifier` after tuning so the served one learns from the sample too.
     """
-    n = len(index.phrase_vecs)
+    n = len(index.vectors.phrases)
     rows = pseudo_queries(index, share=1.0 if n <= KFOLD_MAX_PHRASINGS else PSEUDO_SHARE)
     if not worth_fitting(len(index.entries), n):
         return rows, None
     if n > KFOLD_MAX_PHRASINGS:
         train = np.setdiff1d(np.arange(n), rows)
-        index.classifier = fit_entry_classifier(index.phrase_vecs[train], index.phrase_entry[train],
+        index.classifier = fit_entry_classifier(index.vectors.phrases[train], index.vectors.phrase_entry[train],
                                                 len(index.entries))
         return rows, None
     oof: dict[int, np.ndarray] = {}
+    vecs, labels = index.vectors.phrases, index.vectors.phrase_entry
     for fold in np.array_split(np.random.default_rng(1).permutation(rows), KFOLDS):
         train = np.setdiff1d(np.arange(n), fold)
-        model = fit_entry_classifier(index.phrase_vecs[train], index.phrase_entry[train], len(index.entries))
-        oof.update({int(r): model.proba(index.phrase_vecs[r]) for r in fold})
-    index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
+        model = fit_entry_classifier(vecs[train], labels[train], len(index.entries))
+        oof.update({int(r): model.proba(index.vectors.phrases[r]) for r in fold})
+    index.classifier = fit_entry_classifier(index.vectors.phrases, index.vectors.phrase_entry, len(index.entries))
     return rows, oof
 
 
 def refit_classifier(index: FaqIndex, oof: dict[int, np.ndarray] | None) -> None:
     """After tuning on a held-out sample, fit the served classifier on every phrasing."""
     if index.classifier is not None and oof is None:
-        index.classifier = fit_entry_classifier(index.phrase_vecs, index.phrase_entry, len(index.entries))
+        index.classifier = fit_entry_classifier(index.vectors.phrases, index.vectors.phrase_entry, len(index.entries))
 
 
 def choose_thresholds(examples: Sequence[Example], top_confidence: np.ndarray) -> dict[str, float]:
@@ -247,12 +245,10 @@ def choose_thresholds(examples: Sequence[Example], top_confidence: np.ndarray) -
 
     The answer threshold is the lowest confidence at which the index refuses NEAR_MISS_REFUSED
     of the near misses (questions asked with their entry hidden) and OFF_TOPIC_REFUSED of the
-    built-in off-topic questions: an operating point, as CLINC150's protocol chooses one on
-    validation data, but on data every FAQ brings with it. A fixed threshold does not give one:
-    the calibration assumes one traffic mix for every FAQ, while how much an FAQ's near misses
-    look like its answerable questions varies. On the dev sets, 0.5 refused 79 % of CLINC150's
-    build-time near misses and 68 % of BANKING77's, and CLINC150's answers at confidence 0.2-0.5
-    were right 77 % of the time, BANKING77's 20 % (README, "How an answer is chosen").
+    built-in off-topic questions: an operating point chosen on data every FAQ brings with it. A
+    fixed threshold does not give one: the calibration assumes one traffic mix for every FAQ,
+    while how much an FAQ's near misses look like its answerable questions varies
+    (docs/decisions/003-refusal-shares.md).
     """
     unanswerable = [(ex.near_miss, float(c)) for ex, c in zip(examples, top_confidence, strict=True)
                     if not ex.gold and not np.isnan(c)]
@@ -267,19 +263,30 @@ def choose_thresholds(examples: Sequence[Example], top_confidence: np.ndarray) -
     return {"answer": answer, "clarify": round(CLARIFY_SHARE * answer, 3)}
 
 
-def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,
-         extra: Sequence[Example] = (), default: RetrievalParams | None = None,
-         ) -> tuple[RetrievalParams, dict[str, Calibrator | None], dict[str, float], dict[str, float]]:
-    """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples,
-    then choose the default decision thresholds.
+@dataclass(frozen=True)
+class Tuned:
+    """What `tune` fitted, as the manifest stores it."""
 
-    Returns:
-        (params, calibrators by manifest key (None when there is too little to fit on),
-        figures for the manifest, thresholds (`choose_thresholds`))
-    """
+    params: RetrievalParams
+    calibrator: Calibrator | None  # None: too little to fit on (the index uses the fallback)
+    calibrator_no_clf: Calibrator | None  # for cross-language queries; None: `calibrator`'s
+    stats: dict[str, float]
+    thresholds: dict[str, float]  # `choose_thresholds`
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"retrieval": asdict(self.params),
+                "calibration": self.calibrator.to_manifest() if self.calibrator else None,
+                "calibration_no_classifier": self.calibrator_no_clf.to_manifest() if self.calibrator_no_clf else None,
+                "tuning": self.stats, "thresholds": self.thresholds}
+
+
+def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,
+         extra: Sequence[Example] = (), default: RetrievalParams | None = None) -> Tuned:
+    """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples,
+    then choose the default decision thresholds."""
     default = default or RetrievalParams()
     examples = _balance(self_examples(index, rows, default, oof) + list(extra))
-    candidates_only = len(index.phrase_vecs) > search.CANDIDATE_ROWS
+    candidates_only = len(index.vectors.phrases) > CANDIDATE_ROWS
     params, mrr = fit_params(examples, default, index.classifier is not None,
                              CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only else 1.0)
     x, y, w, first = calibration_rows(examples, params) if examples else \
@@ -287,7 +294,7 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
     calibrator = _fit(x, y, w)
     calibrator_no_clf = None
     if index.classifier is not None:
-        # Cross-language queries are ranked without the classifier (search.py); they get their
+        # Cross-language queries are ranked without the classifier (engine.py); they get their
         # own calibration, fitted on the same examples with the classifier taken out.
         plain = [replace(ex, ranking=replace(ex.ranking, clf=np.zeros_like(ex.ranking.clf))) for ex in examples]
         calibrator_no_clf = _fit(*calibration_rows(plain, replace(params, classifier_weight=0.0))[:3])
@@ -297,7 +304,7 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
         top_confidence[first >= 0] = calibrator.predict(x[first[first >= 0]])
     thresholds = choose_thresholds(examples, top_confidence)
     logger.info("tuned %s on %d examples (self MRR %.3f), thresholds %s", params, len(examples), mrr, thresholds)
-    return params, {"calibration": calibrator, "calibration_no_classifier": calibrator_no_clf}, stats, thresholds
+    return Tuned(params, calibrator, calibrator_no_clf, stats, thresholds)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Calibrator | None:
