@@ -31,33 +31,35 @@ install-dev: $(VENV)/.installed-dev
 
 # Rebuilt when the FAQ or the engine's code is newer than the index.
 $(INDEX)/manifest.json: $(FAQ) $(wildcard aurora_faq/*.py) aurora_faq/background_queries.txt | $(VENV)/.installed
-	$(BIN)/python scripts/build_index.py --faq $(FAQ) --out $(INDEX) --encoder $(ENCODER)
+	$(BIN)/aurora-build-index --faq $(FAQ) --out $(INDEX) --encoder $(ENCODER)
 
 index: $(INDEX)/manifest.json
 
 run: $(INDEX)/manifest.json
 	$(BIN)/python -m app --host $(HOST) --port $(PORT) --index $(INDEX)
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-# h2load (Debian's nghttp2-client): bench/perf.py's client at concurrency 1, and its test.
-# Installed when missing and this runs as root with apt-get (CI on a fresh machine); elsewhere
-# a hint, and that one test is skipped.
-system-deps:
-	@command -v h2load >/dev/null || \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	        nghttp2-client >/dev/null; } || echo "could not install h2load: its benchmark test is skipped"; \
-	  else echo "h2load not installed (apt-get install nghttp2-client): its benchmark test is skipped"; fi
-
+# ruff over the whole tree; mypy (strict, pyproject.toml) over the product code and its scripts.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy aurora_faq app scripts
 
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python bench/accuracy.py
 
-bench-perf: $(VENV)/.installed-dev
+# h2load (Debian's nghttp2-client): bench/perf.py's client at concurrency 1, lighter than aiohttp.
+# Installed when missing and this runs as root with apt-get (CI on a fresh machine); elsewhere
+# a hint, and bench/perf.py uses aiohttp at concurrency 1 too.
+system-deps:
+	@command -v h2load >/dev/null || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        nghttp2-client >/dev/null; } || echo "could not install h2load: bench/perf.py uses aiohttp at c=1"; \
+	  else echo "h2load not installed (apt-get install nghttp2-client): bench/perf.py uses aiohttp at c=1"; fi
+
+bench-perf: $(VENV)/.installed-dev system-deps
 	$(BIN)/python bench/perf.py
 
 bench-build: $(VENV)/.installed-dev

@@ -25,12 +25,13 @@ from . import __version__
 from .embed_cache import EmbeddingCache, ProgressFn
 from .encoders import Encoder
 from .engine import Engine
+from .examples import labelled_examples
 from .faq import Entry, LabelledQuery, read_faq
 from .index import FORMAT_VERSION, FaqIndex, load_index, write_index
 from .lexical import LexicalIndex
-from .ranking import RetrievalParams, rank
+from .ranking import RetrievalParams
 from .text import default_tokenizer, normalize
-from .tuning import Example, fit_classifier, query_neighbours, refit_classifier, tune
+from .tuning import fit_classifier, refit_classifier, tune
 from .vectors import Vectors, make_ann, make_ivf
 
 logger = logging.getLogger(__name__)
@@ -167,27 +168,6 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
 def embed_queries(queries: Sequence[LabelledQuery], encoder: Encoder, cache: EmbeddingCache) -> np.ndarray:
     """The query vectors of labelled (or background) questions, through the embedding cache."""
     return cache.embed("q", [normalize(q.query) for q in queries], encoder.encode_queries, encoder.dim)
-
-
-def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: np.ndarray,
-                      params: RetrievalParams, background: bool = False) -> list[Example]:
-    """Labelled queries and their vectors as tuning examples (ids not in this FAQ make a query
-    out of scope).
-
-    Each answerable query is also asked with its relevant entries hidden: a near miss.
-    `background`: the queries are `index.vectors.background`, each asked with itself hidden there.
-    """
-    out = []
-    for i, (q, v, near) in enumerate(zip(queries, vecs, query_neighbours(index, vecs), strict=True)):
-        n = normalize(q.query)
-        gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, n, params, exclude_background=i if background else None, **near),
-                           gold))
-        if gold:
-            hidden = np.fromiter(gold, np.int64)
-            out.append(Example(rank(index, v, n, params, exclude_entries=hidden, **near), frozenset(),
-                               near_miss=True))
-    return out
 
 
 def build_index(faq_path: Path, out: Path, encoder: Encoder, cache_dir: Path | None = None,

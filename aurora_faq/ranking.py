@@ -25,6 +25,11 @@ ANN_CANDIDATES = 256  # closest phrasing rows whose entries are candidates
 _AGREE_ROWS = 10
 
 
+def candidates_only(index: FaqIndex) -> bool:
+    """Whether `rank` scores only candidate entries in this index, not every entry."""
+    return len(index.vectors.phrases) > CANDIDATE_ROWS
+
+
 @dataclass(frozen=True)
 class RetrievalParams:
     answer_weight: float = 0.5
@@ -88,7 +93,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     if lex_docs is None:
         lex_docs = index.lexical.scores(query)
     hidden_docs = _hidden_docs(index, exclude_rows, exclude_entries)
-    if n_rows > CANDIDATE_ROWS:
+    if candidates_only(index):
         if sims is not None:  # exact, and already computed
             rows = np.argpartition(-sims[0], ANN_CANDIDATES)[:ANN_CANDIDATES]
         elif near_rows is not None:
@@ -162,7 +167,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
            else np.arange(len(phrase_sims)))
     owners = np.bincount(index.vectors.phrase_entry[row_ids[top]], minlength=len(index.entries))
     agree = owners[cand].astype(np.float32) / _AGREE_ROWS
-    if n_rows <= CANDIDATE_ROWS and exclude_entries is not None and len(exclude_entries):
+    if not candidates_only(index) and exclude_entries is not None and len(exclude_entries):
         keep = np.ones(len(cand), bool)
         keep[exclude_entries] = False
         if not keep.any():

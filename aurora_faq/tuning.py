@@ -1,49 +1,42 @@
-"""Build-time fitting on the FAQ itself: entry classifier, fusion weights, confidence calibration.
+"""Build-time fitting on the FAQ itself: entry classifier, fusion weights, confidence
+calibration and decision thresholds, from the examples of `examples.py`.
 
-Pseudo-queries are a held-out sample of the FAQ's own alternates. Each is asked with its own
-phrasing row hidden (the entry must be found through its other phrasings and its answer) and
-again with its whole entry hidden (every candidate is then wrong: what an unanswerable
-question looks like). The entry classifier is fitted on every phrasing except these, so the
-weights and the calibration fitted on them are honest. Their vectors are already in the
-index, so tuning encodes nothing new.
+The entry classifier is fitted on every phrasing except the pseudo-queries, so the weights and
+the calibration fitted on them are honest.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import faiss
 import numpy as np
 
 from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, worth_fitting
 from .engine import Thresholds
+from .examples import Example, pseudo_queries, self_examples
 from .index import FaqIndex
-from .ranking import ANN_CANDIDATES, CANDIDATE_ROWS, Ranking, RetrievalParams, rank
-from .text import normalize
+from .ranking import RetrievalParams, candidates_only
 
 logger = logging.getLogger(__name__)
 
-MAX_PSEUDO_QUERIES = 1500
 PSEUDO_SHARE = 0.2  # large FAQs: at most this share of the alternates is held out
 KFOLD_MAX_PHRASINGS = 3000  # up to this size, K-fold cross-fitting instead of a hold-out
 KFOLDS = 5
 # Up to 0.7: answer-rich FAQs rank best leaning on the answers (LocalGovFAQ picked 0.6-0.7:
 # SR@1 .570 against .562 with the grid stopping at 0.5; xSID .932 against .919).
 ANSWER_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-# Where only some entries are scored (`ranking.CANDIDATE_ROWS`), the candidates are the owners of
+# Where only some entries are scored (`ranking.candidates_only`), the candidates are the owners of
 # the closest phrasings: an entry close by its answer alone is never scored, so the answers may
 # not outweigh the phrasings.
 CANDIDATE_MAX_ANSWER_WEIGHT = 0.5
 LEXICAL_WEIGHTS = (0.0, 0.05, 0.1, 0.2)
 CLASSIFIER_WEIGHTS = (0.0, 0.15, 0.3, 0.6)
 CALIBRATION_DEPTH = 3  # candidates per query used as calibration examples
-_SIMS_CHUNK = 256  # most queries whose cosines one matrix product computes
-_SIMS_CHUNK_FLOATS = 2**24  # and at most this many cosines (64 MB) a product
 # The share of answerable questions the calibration assumes, as in a shop's real traffic
 # (the labelled AuroraBoutique set has 78 %). Unanswerable examples are weighted to match it.
 IN_SCOPE_PRIOR = 0.75
@@ -60,28 +53,6 @@ CLARIFY_SHARE = 0.4  # the clarify threshold as a share of the answer threshold
 # 100,000-entry FAQ got 0.006), and real out-of-scope traffic is not that easy: below 0.2 an
 # answer is four times likelier wrong than right.
 ANSWER_THRESHOLD_RANGE = (0.2, 0.8)
-
-
-@dataclass
-class Example:
-    """One query put to the index: the components of every candidate, and the gold entries."""
-
-    ranking: Ranking
-    gold: frozenset[int]
-    weight: float = 1.0
-    near_miss: bool = False  # unanswerable because its entry was hidden (vs off-topic)
-
-
-def pseudo_queries(index: FaqIndex, share: float = 0.2, seed: int = 0) -> list[int]:
-    """Phrasing rows to hold out and ask: alternates of entries that have others left."""
-    counts = np.diff(index.phrase_start)
-    first_rows = set(index.phrase_start[:-1].tolist())
-    rows = [r for r in range(len(index.vectors.phrases))
-            if r not in first_rows and counts[index.vectors.phrase_entry[r]] > 2]
-    limit = min(MAX_PSEUDO_QUERIES, int(len(rows) * share) or len(rows))
-    if len(rows) > limit:
-        rows = sorted(np.random.default_rng(seed).choice(rows, limit, replace=False).tolist())
-    return rows
 
 
 def _mrr_grid(examples: Sequence[Example], grid: Sequence[RetrievalParams]) -> np.ndarray:
@@ -167,45 +138,6 @@ def calibration_rows(examples: Sequence[Example], p: RetrievalParams
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws), np.array(first, np.int64)
 
 
-def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, Any]]:
-    """For each query, how `rank` finds its candidates, computed for many queries at once.
-
-    Over an exact index: the query's cosines to every phrasing row and every answer row
-    (`rank(sims=...)`), by matrix products over chunks of queries: one pass over the vectors
-    a chunk, not one a query, each chunk's result bounded in size. Over an approximate one,
-    its closest phrasing rows (`rank(near_rows=...)`), as serving finds them: exact cosines
-    would stream every row once per few dozen queries (16 s of a 100,000-entry build).
-    """
-    if not isinstance(index.vectors.ann, faiss.IndexFlat):
-        for start in range(0, len(qvecs), _SIMS_CHUNK):
-            _, found = index.vectors.ann.search(np.ascontiguousarray(qvecs[start : start + _SIMS_CHUNK]),
-                                                ANN_CANDIDATES)
-            yield from ({"near_rows": rows[rows >= 0]} for rows in found)
-        return
-    chunk = max(1, min(_SIMS_CHUNK, _SIMS_CHUNK_FLOATS // max(len(index.vectors.phrases), 1)))
-    for start in range(0, len(qvecs), chunk):
-        part = qvecs[start : start + chunk]
-        yield from ({"sims": sims} for sims in zip(part @ index.vectors.phrases.T, part @ index.vectors.answers.T,
-                                                    strict=True))
-
-
-def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
-                  oof: dict[int, np.ndarray] | None = None) -> list[Example]:
-    """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
-    out = []
-    qvecs = index.vectors.phrases[list(rows)]
-    for row, qvec, near in zip(rows, qvecs, query_neighbours(index, qvecs), strict=True):
-        entry = int(index.vectors.phrase_entry[row])
-        text = normalize(index.vectors.phrase_text[row])
-        lex = index.lexical.scores(text)
-        proba = oof.get(row) if oof else None
-        out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
-                                lex_docs=lex, **near), frozenset({entry})))
-        out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
-                                clf_proba=proba, lex_docs=lex, **near), frozenset(), near_miss=True))
-    return out
-
-
 def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | None]:
     """Choose pseudo-query rows and fit `index.classifier` when the FAQ is worth it.
 
@@ -286,9 +218,8 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
     then choose the default decision thresholds."""
     default = default or RetrievalParams()
     examples = _balance(self_examples(index, rows, default, oof) + list(extra))
-    candidates_only = len(index.vectors.phrases) > CANDIDATE_ROWS
     params, mrr = fit_params(examples, default, index.classifier is not None,
-                             CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only else 1.0)
+                             CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only(index) else 1.0)
     x, y, w, first = calibration_rows(examples, params) if examples else \
         (np.zeros((0, 0)), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
     calibrator = _fit(x, y, w)

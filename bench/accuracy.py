@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from aurora_faq.build import build_engine  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
+from aurora_faq.engine import Engine  # noqa: E402
 from aurora_faq.evaluation import Judged, at_threshold, choose_threshold, engine_search, judge, summarize  # noqa: E402, I001
 from aurora_faq.faq import LabelledQuery, read_queries  # noqa: E402
-from aurora_faq.search import Engine, rank  # noqa: E402
+from aurora_faq.ranking import rank  # noqa: E402
 from aurora_faq.text import has_content, normalize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"

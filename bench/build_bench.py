@@ -183,10 +183,11 @@ def search_at_scale(index_dir: Path, encoder_spec: str, queries: Sequence[str]) 
     """Search time excluding encoding, and the approximate index's recall@10 against exact search."""
     from threadpoolctl import threadpool_limits
 
-    import aurora_faq.search as search_module
+    import aurora_faq.ranking as ranking_module
     from aurora_faq.encoders import make_encoder
+    from aurora_faq.engine import Engine
     from aurora_faq.index import load_index
-    from aurora_faq.search import Engine
+    from aurora_faq.query import Query
     from aurora_faq.text import default_tokenizer, normalize
 
     encoder = make_encoder(encoder_spec)
@@ -202,7 +203,7 @@ def search_at_scale(index_dir: Path, encoder_spec: str, queries: Sequence[str]) 
         with threadpool_limits(limits=1, user_api="blas"):
             for q in queries:
                 t = time.perf_counter()
-                result = engine.search(q, k=10)
+                result = engine.search(Query.of(q, k=10))
                 times.append(time.perf_counter() - t)
                 tops.append([h.entry.id for h in result.hits])
         return times, tops
@@ -210,23 +211,23 @@ def search_at_scale(index_dir: Path, encoder_spec: str, queries: Sequence[str]) 
     timed_top10()  # warm caches
     ann_times, ann_tops = timed_top10()
     # rank() reads CANDIDATE_ROWS at call time: above every size, each entry is scored (exact).
-    threshold = search_module.CANDIDATE_ROWS
-    search_module.CANDIDATE_ROWS = sys.maxsize
+    threshold = ranking_module.CANDIDATE_ROWS
+    ranking_module.CANDIDATE_ROWS = sys.maxsize
     try:
         exact_times, exact_tops = timed_top10()
     finally:
-        search_module.CANDIDATE_ROWS = threshold
+        ranking_module.CANDIDATE_ROWS = threshold
 
     q = np.ascontiguousarray(vecs, dtype=np.float32)
-    _, ann_rows = index.ann.search(q, 10)
-    sims = q @ index.phrase_vecs.T
+    _, ann_rows = index.vectors.ann.search(q, 10)
+    sims = q @ index.vectors.phrases.T
     tenth = -np.partition(-sims, 9, axis=1)[:, 9:10]
     # A returned row counts when it scores at least the exact 10th: a catalogue FAQ has many
     # phrasings that score the same, and which of equals an index returns does not matter.
     row_recall = float(np.mean(np.take_along_axis(sims, np.maximum(ann_rows, 0), axis=1) >= tenth - 1e-6))
     entry_recall = np.mean([len(set(a) & set(e)) / max(len(e), 1)
                             for a, e in zip(ann_tops, exact_tops, strict=True)])
-    return ScaleResult(len(index.phrase_vecs), type(index.ann).__name__,
+    return ScaleResult(len(index.vectors.phrases), type(index.vectors.ann).__name__,
                        float(np.percentile(ann_times, 50) * 1000), float(np.percentile(ann_times, 95) * 1000),
                        float(np.percentile(exact_times, 50) * 1000), float(row_recall), float(entry_recall),
                        len(queries))

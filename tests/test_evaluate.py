@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aurora_faq.engine import Decision, SearchResult
 from aurora_faq.evaluation import Judged, at_threshold, auroc, choose_threshold, judge, ndcg_at_10, report, summarize
 from aurora_faq.faq import LabelledQuery
 
@@ -189,17 +190,22 @@ def test_evaluate_cli_fails_cleanly_on_a_bad_faq(evaluate_cli: ModuleType, tmp_p
 
 def test_a_query_the_api_would_refuse_counts_as_no_answer() -> None:
     from aurora_faq.evaluation import RANK_DEPTH, engine_search
-    from aurora_faq.faq import LabelledQuery
+    from aurora_faq.query import Query
 
     class Recorder:
-        asked: list[str] = []
+        def __init__(self) -> None:
+            self.asked: list[Query] = []
+            self.exclude: object = None
 
-        def search_many(self, queries: list[str], k: int, exclude: object = None) -> list[object]:
-            assert k == RANK_DEPTH
+        def search_many(self, queries: list[Query], exclude: object = None) -> list[SearchResult]:
             self.asked.extend(queries)
-            return []
+            self.exclude = exclude
+            return [SearchResult(q.text, q.lang, Decision.CLARIFY, [], None) for q in queries]
 
     rec = Recorder()
-    out = engine_search(rec)([LabelledQuery("e", "   ", "en", ())], False)  # type: ignore[arg-type]
-    assert out == [((), 0.0, "no_answer")]
-    assert rec.asked == []
+    batch = [LabelledQuery("e", "   ", "en", ("a",)), LabelledQuery("f", "coupon", "en", ("a",)),
+             LabelledQuery("g", "\x00", "en", ())]
+    out = engine_search(rec)(batch, True)  # type: ignore[arg-type]
+    assert out == [((), 0.0, "no_answer"), ((), 0.0, "clarify"), ((), 0.0, "no_answer")]
+    assert [(q.text, q.k) for q in rec.asked] == [("coupon", RANK_DEPTH)]
+    assert rec.exclude == [["a"]]

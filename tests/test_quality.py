@@ -17,9 +17,10 @@ from app.main import create_app
 from app.settings import Settings
 from aurora_faq.build import build_engine, build_index
 from aurora_faq.encoders import DEFAULT_ENCODER, Encoder, make_encoder
+from aurora_faq.engine import Engine
 from aurora_faq.evaluation import engine_search, judge, summarize
 from aurora_faq.faq import read_queries
-from aurora_faq.search import Engine
+from aurora_faq.query import Query
 
 pytestmark = pytest.mark.model
 
@@ -105,6 +106,6 @@ def test_japanese_question_finds_an_english_only_entry(encoder: Encoder, tmp_pat
     ja = [q for q in read_queries(QUERIES) if q.lang == "ja"]
     figures = summarize(judge(ja, engine_search(engine)))
     assert figures["recall_at_1"] >= 0.80
-    result = engine.search("注文をキャンセルできますか")
+    result = engine.search(Query.of("注文をキャンセルできますか"))
     assert result.hits[0].entry.id == "cancel-order"
     assert result.hits[0].lang == "en"  # shown in the only language the entry has

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from aurora_faq.build import build_index
+from aurora_faq.engine import Engine
 from aurora_faq.index import load_index
-from aurora_faq.search import Engine
+from aurora_faq.query import Query
 from aurora_faq.text import default_tokenizer
 
 pytestmark = pytest.mark.st
@@ -30,4 +31,4 @@ def test_st_encoder_builds_loads_and_answers(tmp_path: Path, monkeypatch: pytest
     for q, expected in [("How long does delivery take?", "delivery-time"),
                         ("I forgot to enter my coupon code", "coupon-after-payment"),
                         ("Do you ship to other countries?", "overseas-shipping")]:
-        assert engine.search(q).hits[0].entry.id == expected
+        assert engine.search(Query.of(q)).hits[0].entry.id == expected

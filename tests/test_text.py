@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from aurora_faq.lexical import LexicalIndex
@@ -97,8 +98,6 @@ def test_lexical_score_is_one_when_every_query_term_matches(tok: Tokenizer) -> N
 
 def test_a_lexical_index_built_in_a_child_process_scores_as_one_built_here(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-
     import aurora_faq.lexical as lexical_module
 
     texts = ["送料は無料ですか", "how do i return an item", "返品の方法を教えてください",
@@ -108,5 +107,29 @@ def test_a_lexical_index_built_in_a_child_process_scores_as_one_built_here(
     there = LexicalIndex.build_in_background(texts)()
     for query in ["送料", "return item", "くーぽん", "payment"]:
         assert np.allclose(there.scores(query), here.scores(query))
-    # Unpickled arrays would carry dtype instances of their own (np.add.at's slow path).
-    assert all(v.dtype is np.dtype(v.dtype.type) for v in there._bm25.scores.values() if isinstance(v, np.ndarray))
+        assert there.known_share(query) == here.known_share(query)
+
+
+@pytest.fixture(scope="module")
+def shop(tok: Tokenizer) -> LexicalIndex:
+    """"order" is in three documents, "coupon" in one, "refund" in two."""
+    return LexicalIndex.build(["coupon code for my order", "order history", "cancel order and refund",
+                               "refund policy"], tok)
+
+
+def test_known_share_is_one_for_the_faqs_own_words_and_zero_for_others(shop: LexicalIndex) -> None:
+    assert shop.known_share("coupon order") == 1.0
+    assert shop.known_share("weather forecast tomorrow") == 0.0
+    assert shop.known_share("How do I") == 1.0  # no words left to judge: nothing unknown
+
+
+def test_known_share_weighs_rare_words_above_common_ones(shop: LexicalIndex) -> None:
+    rare, common = shop.known_share("coupon weather"), shop.known_share("order weather")
+    assert 0.0 < common < rare < 1.0  # "coupon" (one document) tells more than "order" (three)
+
+
+def test_known_share_ignores_hidden_documents(shop: LexicalIndex) -> None:
+    assert shop.known_share("coupon", hidden_docs=np.array([0])) == 0.0  # its only document
+    assert shop.known_share("refund", hidden_docs=np.array([2])) == 1.0  # still in "refund policy"
+    assert shop.known_share("refund", hidden_docs=np.array([2, 3])) == 0.0
+    assert 0.0 < shop.known_share("coupon refund", hidden_docs=np.array([2, 3])) < 1.0

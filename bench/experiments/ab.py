@@ -1,12 +1,17 @@
 """Paired A/B of two versions of the service at concurrency 1: every question goes to both.
 
-    .venv/bin/python bench/ab.py --b-src /path/to/other/checkout [--rounds 2]
-    .venv/bin/python bench/ab.py --a-env AURORA_BATCH_MAX=1          # a setting against none
-    .venv/bin/python bench/ab.py --a-env GOMP_SPINCOUNT=100000 --gap-ms 150   # questions apart
+    .venv/bin/python bench/experiments/ab.py --b-src /path/to/other/checkout [--rounds 2]
+    .venv/bin/python bench/experiments/ab.py --a-env AURORA_BATCH_MAX=1          # a setting against none
+    .venv/bin/python bench/experiments/ab.py --a-env GOMP_SPINCOUNT=100000 --gap-ms 150   # questions apart
 
-Two servers (`python -m app`, from this checkout or `--a-src` / `--b-src`, on one index) run
-side by side. Each question of bench/perf.py's c=1 mix goes to one and then to the other, the
-order alternating, so both meet the machine in the same state within milliseconds. On this VM
+Before and after a change: `git worktree add /tmp/aurora-before HEAD` makes the committed
+version a checkout of its own, and `--b-src /tmp/aurora-before` pairs it (B) with the working
+tree (A); `--b-index` when the two read different index formats.
+
+Two servers (`python -m app` with this virtualenv's Python, run from this checkout or from
+`--a-src` / `--b-src`, so each imports the `app` and `aurora_faq` found there) run side by
+side. Each question of bench/perf.py's c=1 mix goes to one and then to the other, the order
+alternating, so both meet the machine in the same state within milliseconds. On this VM
 the floor moves by 1-4 ms between minutes, more than most changes a run of bench/perf.py
 could show; paired questions cancel that drift. Prints the p50 of first-time questions of
 each side and the median of the paired differences (A - B) with a bootstrap 95 % interval.
@@ -27,14 +32,13 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.table import markdown  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE", help="set for side B only")
     p.add_argument("--index", type=Path, default=REPO / "index",
                    help="index both serve; both versions must read its format")
+    p.add_argument("--a-index", type=Path, help="index side A serves instead (built by its version)")
+    p.add_argument("--b-index", type=Path, help="index side B serves instead (built by its version)")
     p.add_argument("--encoder", default=DEFAULT_ENCODER, help="the one the index was built with")
     p.add_argument("--requests", type=int, default=150, help="requests a round, as bench/perf.py's")
     p.add_argument("--rounds", type=int, default=2)
@@ -97,8 +103,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="idle time before each request (default 0: back to back, as bench/perf.py's c=1)")
     p.add_argument("--logs", type=Path, default=REPO / "bench" / "results" / "logs")
     args = p.parse_args(argv)
-    if not (args.index / "manifest.json").exists():
-        raise SystemExit(f"no index at {args.index}; build one with scripts/build_index.py")
+    srcs = (args.a_src.resolve(), args.b_src.resolve())
+    indexes = ((args.a_index or args.index).resolve(), (args.b_index or args.index).resolve())
+    for src, index in zip(srcs, indexes, strict=True):
+        if not (src / "app" / "__main__.py").exists():
+            raise SystemExit(f"no service checkout at {src} (no app/__main__.py)")
+        if not (index / "manifest.json").exists():
+            raise SystemExit(f"no index at {index}; build one with scripts/build_index.py")
     env = [parse_env(args.a_env), parse_env(args.b_env)]
     texts = read_query_texts(REPO / "data" / "eval" / "aurora_queries.jsonl")
     a: list[float] = []
@@ -107,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         mix = make_mixes(texts, 1, args.requests, seed=round_)[0]
         with ExitStack() as stack:
             bases = []
-            for side, src in enumerate((args.a_src, args.b_src)):
-                target = replace(servers.aurora(args.index.resolve(), args.encoder), name=f"ab-{'AB'[side]}",
-                                 env=env[side], cwd=src.resolve())
+            for side, (src, index) in enumerate(zip(srcs, indexes, strict=True)):
+                target = replace(servers.aurora(index, args.encoder), name=f"ab-{'AB'[side]}",
+                                 env=env[side], cwd=src)
                 server = stack.enter_context(servers.serve(target, args.logs / f"ab-{'AB'[side]}.log",
                                                            servers.clean_env()))
                 bases.append(server.base_url)
@@ -118,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         b += tb
     diffs = np.array(a) - np.array(b)
     low, high = median_interval(diffs)
-    print(f"A: {args.a_src} {' '.join(args.a_env)}\nB: {args.b_src} {' '.join(args.b_env)}")
+    for name, src, index, pairs in zip("AB", srcs, indexes, (args.a_env, args.b_env), strict=True):
+        print(f"{name}: {src} {' '.join(pairs)} (index {index})")
     gap = f", {args.gap_ms:g} ms idle before each request" if args.gap_ms else ""
     print(f"{args.rounds} round(s), {len(diffs)} first-time questions asked of both, concurrency 1 (aiohttp){gap}")
     print(markdown(["A p50 ms", "B p50 ms", "A p50 − B p50", "median of paired A − B", "95 % interval"],

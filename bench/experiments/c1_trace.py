@@ -1,14 +1,15 @@
 """Where a first-time question's time goes at concurrency 1, through a real socket.
 
-    .venv/bin/python bench/c1_trace.py [--index index] [--encoder e5+use] [--requests 150]
+    .venv/bin/python bench/experiments/c1_trace.py [--index index] [--encoder e5+use] [--requests 150]
 
-Starts `python -m app`'s app in a child process with timestamps taken inside it (the ASGI call,
-the route, `Engine.encode`, `Engine.answer_vectors`, the last byte sent), sends one question at
-a time from an aiohttp client over 127.0.0.1, and prints p50, p95 and p99 of each step beside
-the client's round trip (each step's percentiles on their own: they add up only roughly, at
-p50). `bench/app_time.py` splits the same time in-process, without a socket; this adds the
-HTTP server and the client. Diagnostic only: the timestamps cost a few microseconds a step,
-and nothing here compares against the floor (bench/perf.py does).
+Starts `python -m app`'s app as shipped (micro-batched) in a child process with timestamps
+taken inside it (the ASGI call, the route, `Engine.encode`, `Engine.answer`, the last byte
+sent), sends one question at a time from an aiohttp client over 127.0.0.1, and prints p50, p95
+and p99 of each step beside the client's round trip (each step's percentiles on their own:
+they add up only roughly, at p50). bench/experiments/app_time.py splits the same time
+in-process, without a socket; this adds the HTTP server and the client. Diagnostic only: the
+timestamps cost a few microseconds a step, and nothing here compares against the floor
+(bench/perf.py does).
 """
 
 from __future__ import annotations
@@ -26,19 +27,19 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 # (label, from, to): consecutive marks, so the steps add up to the ASGI time.
 STEPS = [("ASGI call to the route (routing, validation)", "asgi", "route"),
          ("route to the encoder (cache lookup, threadpool hop, micro-batcher)", "route", "encode"),
          ("encoding", "encode", "encoded"),
          ("micro-batcher to ranking", "encoded", "answer"),
-         ("ranking, calibration, decision (Engine.answer_vectors)", "answer", "answered"),
+         ("ranking, calibration, decision (Engine.answer)", "answer", "answered"),
          ("hop back to the event loop, response built and logged", "answered", "routed"),
          ("response sent", "routed", "sent")]
 
@@ -50,7 +51,7 @@ def serve(index: Path, encoder: str, port: int, out: Path) -> None:
     import app.routes.search as route
     from app.main import create_app
     from app.settings import Settings
-    from aurora_faq.search import Engine
+    from aurora_faq.engine import Engine
 
     marks: list[dict[str, float]] = []
 
@@ -63,7 +64,7 @@ def serve(index: Path, encoder: str, port: int, out: Path) -> None:
         return wrapper
 
     Engine.encode = timed(Engine.encode, "encode", "encoded")  # type: ignore[method-assign]
-    Engine.answer_vectors = timed(Engine.answer_vectors, "answer", "answered")  # type: ignore[method-assign]
+    Engine.answer = timed(Engine.answer, "answer", "answered")  # type: ignore[method-assign]
     search = route._search
 
     async def timed_search(*args: Any, **kwargs: Any) -> Any:

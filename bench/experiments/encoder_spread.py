@@ -1,6 +1,6 @@
 """How far the encoder's own time spreads over the concurrency-1 mix, apart from noise.
 
-    .venv/bin/python bench/encoder_spread.py [--encoder e5+use] [--requests 150] [--passes 5]
+    .venv/bin/python bench/experiments/encoder_spread.py [--encoder e5+use] [--requests 150] [--passes 5]
 
 The c=1 tail target (p99 ≤ 2 × p50) compares a server's slowest first-time questions with its
 typical one. Most of that time is the encoder's, and e5's grows with the text's length. This
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
 from aurora_faq.encoders import DEFAULT_ENCODER, make_encoder  # noqa: E402
 from aurora_faq.text import normalize  # noqa: E402
@@ -26,7 +27,6 @@ from bench.floor import encode_seconds  # noqa: E402
 from bench.table import markdown  # noqa: E402
 from bench.workload import make_mixes, read_query_texts, warmup_texts  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TOKEN_BUCKETS = [(0, 12), (12, 20), (20, 30), (30, 10_000)]
 
 
