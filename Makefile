@@ -9,7 +9,7 @@ INDEX ?= index
 FAQ ?= data/faq.jsonl
 ENCODER ?= e5+use
 
-.PHONY: run test system-deps index install install-dev lint bench-accuracy bench-perf bench-build clean
+.PHONY: run test browser-deps system-deps index install install-dev lint bench-accuracy bench-perf bench-build clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,8 +38,21 @@ index: $(INDEX)/manifest.json
 run: $(INDEX)/manifest.json
 	$(BIN)/python -m app --host $(HOST) --port $(PORT) --index $(INDEX)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser-deps
 	$(BIN)/python -m pytest
+
+# The browser tests drive Debian's Chromium (with CJK fonts for the screenshots) and inject
+# axe-core from npm. Chromium is installed when missing and this runs as root with apt-get (CI
+# on a fresh machine); elsewhere a hint, and the browser tests skip.
+browser-deps: node_modules/axe-core/axe.min.js
+	@command -v chromium >/dev/null || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        chromium fonts-noto-cjk >/dev/null; } || echo "could not install chromium: the browser tests skip"; \
+	  else echo "chromium not installed (apt-get install chromium fonts-noto-cjk): the browser tests skip"; fi
+
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 # ruff over the whole tree; mypy (strict, pyproject.toml) over the product code and its scripts.
 lint: $(VENV)/.installed-dev

@@ -68,7 +68,7 @@ def _field_message(name: str, kind: str, value: object, ctx: Mapping[str, Any]) 
     if name == "q" and kind == "string_too_long" and isinstance(value, str):
         return query.TOO_LONG.format(name=_QUERY_FIELDS["text"], chars=len(value), limit=ctx.get("max_length"))
     if name == "k" and kind in {"greater_than_equal", "less_than_equal"}:
-        return query.K_RANGE.format(name="k", max_k=query.MAX_K, k=value)
+        return query.K_RANGE.format(name="k", max_k=ctx.get("le", query.MAX_K), k=value)
     return None
 
 

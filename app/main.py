@@ -14,12 +14,14 @@ from aurora_faq.encoders import make_encoder
 from aurora_faq.engine import Engine, Thresholds
 from aurora_faq.errors import EncoderMismatchError, IndexNotFoundError, IndexUnavailableError
 from aurora_faq.index import load_index, read_manifest
+from aurora_faq.suggest import Suggester
 from aurora_faq.text import default_tokenizer
 
 from .batching import MicroBatcher
 from .errors import register_error_handlers
-from .routes import faq, health, search
+from .routes import faq, health, search, suggest
 from .settings import Settings, get_settings
+from .web import add_web
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
     if engine is not None:
         app.state.index_error = None
         app.state.batcher = make_batcher(engine, app.state.settings)
+        app.state.suggester = Suggester.build(engine.index.entries)
         logger.info("serving %d FAQ entries (index %s, encoder %s)", len(engine.index.entries),
                     engine.index.version, engine.encoder.name)
     yield
@@ -111,13 +114,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         summary="Answers AuroraBoutique shoppers' questions, in Japanese or English, from the FAQ.",
         lifespan=_lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN; add_web serves them offline
+        redoc_url=None,
     )
     app.state.settings = settings or get_settings()
     app.state.engine = engine
     app.state.batcher = None
+    app.state.suggester = None
     app.state.index_error = None
     register_error_handlers(app)
     app.include_router(search.router)
     app.include_router(faq.router)
     app.include_router(health.router)
+    app.include_router(suggest.router)
+    add_web(app, app.state.settings)  # last: middleware, the widget and offline /docs
     return app

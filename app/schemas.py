@@ -8,10 +8,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from aurora_faq.faq import MAX_ID_CHARS
-from aurora_faq.search import MAX_K, MAX_QUERY_CHARS
+from aurora_faq.query import MAX_K, MAX_QUERY_CHARS, Query
 
 Lang = Literal["ja", "en"]  # aurora_faq.text.LANGS; tests check they agree
-Decision = Literal["answer", "clarify", "no_answer"]
+Decision = Literal["answer", "clarify", "no_answer"]  # aurora_faq.engine.Decision; tests check they agree
 MAX_CATEGORY_CHARS = 200
 
 
@@ -38,6 +38,14 @@ class SearchRequest(BaseModel):
     lang: Lang | None = Field(None, description="Answer language; detected from `q` when omitted.")
     category: str | None = Field(None, max_length=MAX_CATEGORY_CHARS,
                                  description="Only return entries of this category.")
+
+    def to_query(self) -> Query:
+        """The core's validated question.
+
+        Raises:
+            QueryError: what the limits above cannot see (a `q` of only spaces or controls).
+        """
+        return Query.of(self.q, k=self.k, lang=self.lang, category=self.category)
 
 
 class SearchHit(BaseModel):
@@ -103,3 +111,49 @@ class ErrorResponse(BaseModel):
     """The one shape of every error response."""
 
     error: ErrorDetail
+
+
+# -- suggestions as the shopper types (GET /v1/suggest), and what the widget may offer -----------
+
+MAX_PARTIAL_CHARS = 200  # typed so far; a longer text is a question for /v1/search
+MAX_SUGGESTIONS = 10
+
+
+class SuggestRequest(BaseModel):
+    """What the shopper has typed so far: the `GET /v1/suggest` query string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(min_length=1, max_length=MAX_PARTIAL_CHARS,
+                   description="The text typed so far, in any width, kana or case.",
+                   examples=["クーポ", "ｸｰﾎﾟ", "coup"])
+    k: Count = Field(5, ge=1, le=MAX_SUGGESTIONS, description="How many suggestions to return at most.")
+    lang: Lang | None = Field(None, description="Language to show the questions in; detected from `q` when omitted.")
+
+    def to_query(self) -> Query:
+        """The core's validated text, with the language to show questions in.
+
+        Raises:
+            QueryError: what the limits above cannot see (a `q` of only spaces or controls).
+        """
+        return Query.of(self.q, lang=self.lang)
+
+
+class SuggestionOut(BaseModel):
+    id: str
+    question: str = Field(description="The entry's question, in `lang`.")
+    lang: Lang = Field(description="The requested language when the entry has it, else the entry's own.")
+    category: str
+
+
+class SuggestResponse(BaseModel):
+    query: str
+    lang: Lang = Field(description="The language asked for, or the one `q` is written in.")
+    suggestions: list[SuggestionOut] = Field(description="Best first, one an FAQ entry; empty when nothing matches.")
+
+
+class Capabilities(BaseModel):
+    """What the widget may offer besides suggestions and answers."""
+
+    feedback: bool = Field(False, description="Whether the service takes feedback on its answers: the widget "
+                                              "shows its feedback buttons only then.")

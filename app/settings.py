@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aurora_faq.encoders import DEFAULT_ENCODER
+
+from .batching import MAX_BATCH, MAX_INFLIGHT
+
+_ORIGIN = re.compile(r"https?://[^/?#\s]+")
 
 
 class Settings(BaseSettings):
@@ -32,16 +38,35 @@ class Settings(BaseSettings):
     )
     cache_size: int = Field(1024, ge=0)
     # Micro-batching (app/batching.py): concurrent searches share one encoder call.
-    # 8, not more: at 16 closed-loop clients, batches of up to 32 made latency bimodal (p95
-    # 225-274 ms against 162-171 ms at 8, p50 46-83 against 110-118) at the same throughput.
-    batch_max: int = Field(8, ge=1, le=256, description="most searches encoded together; 1 turns batching off")
-    # Two: a batch that starts while another encodes runs on the other core (E5Encoder).
-    batch_inflight: int = Field(2, ge=1, le=8, description="most batches encoding at once")
+    batch_max: int = Field(MAX_BATCH, ge=1, le=256, description="most searches encoded together; 1 turns batching off")
+    batch_inflight: int = Field(MAX_INFLIGHT, ge=1, le=8, description="most batches encoding at once")
     # A lone query is split over these; calls side by side run on one core each (E5Encoder).
     encoder_threads: int = Field(0, ge=0, le=64, description="e5 threads for a lone query; 0 for one a core")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)  # 0: any free port
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # Pages on these origins may call the API from the browser (CORS), e.g. a shop whose pages
+    # are served from another host than the service: `https://shop.example,https://www.shop.example`
+    # or a JSON list. Empty: the widget comes from the service itself, and no CORS header is sent.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # NoDecode: the variable arrives as written, as JSON or comma-separated.
+        if isinstance(value, str):
+            return json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = [origin.strip().rstrip("/") for origin in value if origin.strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin: write scheme and host, such as "
+                                 "https://shop.example or http://localhost:8080, without a path")
+        return origins
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:

@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +32,7 @@ from aurora_faq.faq import parse_faq, read_faq
 from aurora_faq.index import REQUIRED_KEYS, load_index, read_manifest
 from aurora_faq.ranking import RetrievalParams, rank
 from aurora_faq.text import default_tokenizer, normalize
-from tests.conftest import edit_manifest
+from tests.conftest import REPO, edit_manifest
 
 Faq = list[dict[str, Any]]
 WriteJsonl = Callable[[Path, list[Any]], Path]
@@ -346,9 +348,11 @@ def test_load_refuses_an_index_calibrated_on_another_feature_list(broken: Path, 
 def test_near_duplicates_of_a_large_faq_come_from_an_approximate_scan(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from aurora_faq import build as build_module
-    from bench import synth_faq
 
-    entries = read_faq(synth_faq.write_faq(tmp_path / "faq.jsonl", 1000))[0]  # 4,000 phrasing rows
+    faq = tmp_path / "faq.jsonl"
+    subprocess.run([sys.executable, "bench/synth_faq.py", "--entries", "1000", "--out", str(faq)],
+                   cwd=REPO, check=True)
+    entries = read_faq(faq)[0]  # 4,000 phrasing rows
     index = embed_entries(entries, FakeEncoder(), EmbeddingCache(None, "fake"))
     exact = {(d.first, d.second) for d in near_duplicates(index)}
     monkeypatch.setattr(build_module, "NEAR_DUPLICATE_EXACT_ROWS", 1000)

@@ -1,0 +1,48 @@
+"""`/v1/suggest`: the text typed so far in, the FAQ questions it may be the start of out."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Query, Request, Response
+
+from aurora_faq.errors import IndexUnavailableError
+from aurora_faq.suggest import Suggester
+
+from ..deps import current_engine
+from ..errors import ERROR_RESPONSES
+from ..schemas import SuggestionOut, SuggestRequest, SuggestResponse
+from . import make_router
+
+router = make_router(prefix="/v1", tags=["suggest"], responses=ERROR_RESPONSES)
+
+
+def current_suggester(request: Request) -> Suggester:
+    """The suggester the lifespan built from the loaded index.
+
+    Raises:
+        IndexUnavailableError: no index is loaded (as `current_engine`), or none built from it yet.
+    """
+    suggester: Suggester | None = getattr(request.app.state, "suggester", None)
+    if suggester is None:
+        current_engine(request)  # the index's own error when it could not be loaded
+        raise IndexUnavailableError(None, "suggestions are not ready yet; the service is starting")
+    return suggester
+
+
+# `async def`: a suggestion takes tens of microseconds, less than the hop to a worker thread and
+# back that a plain `def` would cost; nothing in it blocks.
+@router.get("/suggest", response_model=SuggestResponse)
+async def suggest(params: Annotated[SuggestRequest, Query()], request: Request) -> Response:
+    """Suggest FAQ questions for what the shopper has typed so far."""
+    started = time.perf_counter()
+    query = params.to_query()  # validated before the index is asked for: bad input is a 422 even without one
+    found = current_suggester(request).suggest(query.text, k=params.k, lang=query.lang)
+    body = SuggestResponse(
+        query=query.text,
+        lang=query.lang,
+        suggestions=[SuggestionOut(id=s.id, question=s.question, lang=s.lang, category=s.category) for s in found],
+    ).model_dump_json()  # serialized here: a returned model would be validated a second time
+    elapsed = (time.perf_counter() - started) * 1000
+    return Response(body, media_type="application/json", headers={"Server-Timing": f"suggest;dur={elapsed:.3f}"})
