@@ -100,14 +100,8 @@ class _Readings:
     def _read(self, run: str) -> str:
         reading = self._cache.get(run)
         if reading is None:
-            reading = self._cache[run] = self._reading(run) if _HAS_KANJI.search(run) else run
+            reading = self._cache[run] = (self._tokenizer.reading(run) or run) if _HAS_KANJI.search(run) else run
         return reading
-
-    def _reading(self, run: str) -> str:
-        # The tokenizer gives the reading as its "~" bigram tokens, in order ("~へん", "~んぴ",
-        # "~ぴん" for 返品); one character's reading has none, and the run stays as written.
-        pairs = [token[1:] for token in self._tokenizer(run) if token.startswith("~")]
-        return pairs[0] + "".join(pair[1] for pair in pairs[1:]) if pairs else run
 
 
 class Suggester:

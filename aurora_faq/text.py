@@ -10,6 +10,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 LANGS = ("ja", "en")
 
@@ -74,16 +75,8 @@ class Tokenizer:
         if not _JA_CHARS.search(text):
             return [w for w in _EN_WORD.findall(text) if w not in _EN_STOP]
         tokens: list[str] = []
-        reading: list[str] = []
-        with self._lock:
-            words = [(w.surface, w.feature) for w in self._tagger(text)]
+        words = self._words(text)
         for surface, feature in words:
-            if surface.isascii() or (feature.pos1 in _SYMBOL_POS and surface != "ー"):
-                pass  # no reading: latin words and punctuation
-            elif _KANJI.search(surface):
-                reading.append(to_hiragana(feature.kana or surface))
-            else:
-                reading.append(to_hiragana(surface))
             if feature.pos1 in _JA_STOP_POS:
                 continue
             if surface.isascii():
@@ -92,9 +85,28 @@ class Tokenizer:
                 tokens.append((feature.lemma or surface).split("-")[0])
         # Bigrams of the reading: the morphological analyser splits hiragana-only text
         # ("くーぽん つかいかた") badly, but its reading still overlaps the FAQ's.
-        kana = "".join(reading)
+        kana = self._reading(words)
         tokens.extend("~" + kana[i : i + 2] for i in range(len(kana) - 1))
         return tokens
+
+    def reading(self, text: str) -> str:
+        """The hiragana reading of Japanese text (返品 → へんぴん), without Latin words and
+        punctuation; the text as normalized when it holds no Japanese."""
+        text = normalize(text)
+        return self._reading(self._words(text)) if _JA_CHARS.search(text) else text
+
+    def _words(self, text: str) -> list[tuple[str, Any]]:
+        with self._lock:
+            return [(w.surface, w.feature) for w in self._tagger(text)]
+
+    @staticmethod
+    def _reading(words: list[tuple[str, Any]]) -> str:
+        reading = []
+        for surface, feature in words:
+            if surface.isascii() or (feature.pos1 in _SYMBOL_POS and surface != "ー"):
+                continue  # no reading: latin words and punctuation
+            reading.append(to_hiragana(feature.kana or surface) if _KANJI.search(surface) else to_hiragana(surface))
+        return "".join(reading)
 
 
 @lru_cache(maxsize=1)

@@ -133,3 +133,11 @@ def test_known_share_ignores_hidden_documents(shop: LexicalIndex) -> None:
     assert shop.known_share("refund", hidden_docs=np.array([2])) == 1.0  # still in "refund policy"
     assert shop.known_share("refund", hidden_docs=np.array([2, 3])) == 0.0
     assert 0.0 < shop.known_share("coupon refund", hidden_docs=np.array([2, 3])) < 1.0
+
+
+def test_reading_gives_the_hiragana_of_japanese_text() -> None:
+    tokenizer = default_tokenizer()
+    assert tokenizer.reading("返品したい") == "へんぴんしたい"
+    assert tokenizer.reading("クーポン、使えますか？") == "くーぽんつかえますか"  # punctuation has none
+    assert tokenizer.reading("Paidyで払う") == "ではらう"  # nor Latin words
+    assert tokenizer.reading("How much?") == "how much?"
