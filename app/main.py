@@ -19,8 +19,9 @@ from aurora_faq.text import default_tokenizer
 
 from .batching import MicroBatcher
 from .errors import register_error_handlers
-from .routes import faq, health, search, suggest
+from .routes import faq, feedback, health, search, suggest
 from .settings import Settings, get_settings
+from .storage.service import Storage
 from .web import add_web
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # only spins after each small product, burning a core e5 needs (twice the CPU a ranking).
     # Process-wide, restored at shutdown.
     with threadpool_limits(limits=1, user_api="blas"):
-        async with _serving(app):
+        async with _storage(app), _serving(app):
             yield
+
+
+def open_storage(settings: Settings) -> Storage | None:
+    """The storage `settings` name, migrated and with its search log running; None (logged) when
+    it cannot be opened: the service answers searches without it, and takes no feedback."""
+    try:
+        return Storage.open(settings.database_url, settings.data_dir, settings.retention_days)
+    except Exception:
+        logger.exception("storage unavailable: searches are not logged and feedback is off")
+        return None
+
+
+@asynccontextmanager
+async def _storage(app: FastAPI) -> AsyncIterator[None]:
+    app.state.storage = open_storage(app.state.settings)
+    try:
+        yield
+    finally:
+        storage: Storage | None = app.state.storage
+        app.state.storage = None
+        if storage is not None:
+            storage.close()  # writes what the search log still holds
 
 
 @asynccontextmanager
@@ -122,10 +145,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.batcher = None
     app.state.suggester = None
     app.state.index_error = None
+    app.state.storage = None
     register_error_handlers(app)
     app.include_router(search.router)
     app.include_router(faq.router)
     app.include_router(health.router)
     app.include_router(suggest.router)
+    app.include_router(feedback.router)
     add_web(app, app.state.settings)  # last: middleware, the widget and offline /docs
     return app

@@ -10,6 +10,8 @@ from pydantic_core import PydanticCustomError
 from aurora_faq.faq import MAX_ID_CHARS
 from aurora_faq.query import MAX_K, MAX_QUERY_CHARS, Query
 
+from .storage.models import MAX_COMMENT_CHARS
+
 Lang = Literal["ja", "en"]  # aurora_faq.text.LANGS; tests check they agree
 Decision = Literal["answer", "clarify", "no_answer"]  # aurora_faq.engine.Decision; tests check they agree
 MAX_CATEGORY_CHARS = 200
@@ -150,6 +152,23 @@ class SuggestResponse(BaseModel):
     query: str
     lang: Lang = Field(description="The language asked for, or the one `q` is written in.")
     suggestions: list[SuggestionOut] = Field(description="Best first, one an FAQ entry; empty when nothing matches.")
+
+
+class FeedbackRequest(BaseModel):
+    """A shopper's verdict on an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
+                                 description="The search's `query_id`; omitted for an answer picked from suggestions.")
+    answer_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="The FAQ entry judged.")
+    helpful: bool
+    comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS,
+                                description="Free text; e-mail addresses, phone, order and card numbers are masked.")
+
+
+class FeedbackCreated(BaseModel):
+    id: int = Field(description="The stored feedback's id.")
 
 
 class Capabilities(BaseModel):

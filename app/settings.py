@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     batch_inflight: int = Field(MAX_INFLIGHT, ge=1, le=8, description="most batches encoding at once")
     # A lone query is split over these; calls side by side run on one core each (E5Encoder).
     encoder_threads: int = Field(0, ge=0, le=64, description="e5 threads for a lone query; 0 for one a core")
+    # Storage (app/storage): searches and feedback, masked, kept `retention_days`.
+    data_dir: Path = Field(Path(".data"), description="where the default SQLite database lives; created on first start")
+    database_url: str | None = Field(None, description="an SQLAlchemy URL; empty: SQLite in data_dir")
+    retention_days: int = Field(90, ge=1, le=36500, description="searches and feedback older than this are deleted")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)  # 0: any free port
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

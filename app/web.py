@@ -52,9 +52,9 @@ router = make_router(prefix="/v1", tags=["widget"])
 
 
 @router.get("/capabilities", response_model=Capabilities)
-async def capabilities() -> Capabilities:
+async def capabilities(request: Request) -> Capabilities:
     """Say what the widget may offer besides suggestions and answers."""
-    return Capabilities()
+    return Capabilities(feedback=request.app.state.storage is not None)
 
 
 class CachedFiles(StaticFiles):

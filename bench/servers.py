@@ -48,7 +48,8 @@ class Server:
 
 def clean_env() -> dict[str, str]:
     """This process's environment without AURORA_* settings, so every server configures the same."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
+    # AURORA_DATA_DIR is kept: where the servers' databases go is no setting that is measured.
+    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_") or k == "AURORA_DATA_DIR"}
 
 
 def free_port() -> int:

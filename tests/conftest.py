@@ -43,11 +43,12 @@ def faq() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def settings(index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings for the fake-encoder index, untouched by any AURORA_* variable of the caller."""
+def settings(index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for the fake-encoder index, untouched by any AURORA_* variable of the caller;
+    storage in the test's own directory, never in the repository."""
     for name in [n for n in os.environ if n.startswith("AURORA_")]:
         monkeypatch.delenv(name)
-    return Settings(index_path=index_dir, encoder="fake")
+    return Settings(index_path=index_dir, encoder="fake", data_dir=tmp_path / "data")
 
 
 @pytest.fixture

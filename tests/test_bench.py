@@ -8,10 +8,12 @@ The checks are that every figure was measured, and that the counts add up.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,10 @@ FLOORS = ("encoder ×c", "encoder ×c 1t", "encoder [c]")
 
 
 def run_script(*argv: str, timeout: float = 600) -> str:
-    done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory() as data_dir:  # the services' databases, out of the repository
+        env = {**os.environ, "AURORA_DATA_DIR": data_dir}
+        done = subprocess.run([sys.executable, *argv], cwd=REPO, capture_output=True, text=True,
+                              timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

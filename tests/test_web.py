@@ -98,8 +98,8 @@ def test_home_redirects_to_the_demo(web: TestClient) -> None:
     assert r.headers["location"] == "/demo"
 
 
-def test_capabilities_say_no_feedback_yet(web: TestClient) -> None:
-    assert web.get("/v1/capabilities").json() == {"feedback": False}
+def test_capabilities_offer_feedback_when_storage_is_on(web: TestClient) -> None:
+    assert web.get("/v1/capabilities").json() == {"feedback": True}
     spec = web.get("/openapi.json").json()
     assert "Capabilities" in spec["components"]["schemas"]
 
@@ -122,7 +122,7 @@ def test_large_responses_are_gzipped_for_clients_that_accept_it(web: TestClient)
 def test_small_responses_go_as_they_are(web: TestClient) -> None:
     r = web.get("/v1/capabilities", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in r.headers
-    assert r.json() == {"feedback": False}
+    assert r.json() == {"feedback": True}
 
 
 def test_the_widget_is_gzipped_too(web: TestClient) -> None:

@@ -21,6 +21,8 @@ from ..batching import SearchAbandoned
 from ..deps import Searcher, current_engine, current_searcher
 from ..errors import ERROR_RESPONSES
 from ..schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse
+from ..storage.search_log import SearchRecord
+from ..storage.service import Storage
 from . import make_router
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,17 @@ async def _search_while_connected(request: Request, search: Searcher, query: Que
     return await task
 
 
+def _after(storage: Storage | None, record: SearchRecord) -> None:
+    """Once the response is sent: one log line, and the record handed to the search log."""
+    # The query text stays out of the log: shoppers paste order numbers and addresses.
+    top = record.top_ids[0] if record.top_ids else None
+    logger.info("search %s lang=%s decision=%s top=%s confidence=%.3f chars=%d %.1f ms", record.query_id,
+                record.lang, record.decision, top, record.top_confidence or 0.0, len(record.query),
+                record.latency_ms)
+    if storage is not None:
+        storage.log.add(record)  # masked on the log's thread, before it is written
+
+
 async def _search(request: Request, params: SearchRequest) -> Response:
     # Validated before looking for the engine: bad input is a 422 even without an index.
     query = params.to_query()
@@ -85,12 +98,13 @@ async def _search(request: Request, params: SearchRequest) -> Response:
             logger.info("search abandoned by its client before it started")
             return Response(status_code=499)  # nginx's "client closed request": nobody reads it
     response = to_response(result, engine)
-    top = result.hits[0] if result.hits else None
-    # The query text stays out of the log: shoppers paste order numbers and addresses. Logged
-    # once the response is sent, off the shopper's wait.
-    log = BackgroundTask(logger.info, "search %s lang=%s decision=%s top=%s confidence=%.3f chars=%d %.1f ms",
-                         response.query_id, result.lang, result.decision.value, top.entry.id if top else None,
-                         top.confidence if top else 0.0, len(query.text), (time.perf_counter() - started) * 1000)
+    record = SearchRecord(
+        query_id=response.query_id, query=query.text, lang=result.lang, decision=result.decision.value,
+        top_ids=[hit.entry.id for hit in result.hits],
+        top_confidence=result.hits[0].confidence if result.hits else None,
+        latency_ms=(time.perf_counter() - started) * 1000, index_version=engine.index.version)
+    # Off the shopper's wait: run once the response is sent.
+    log = BackgroundTask(_after, request.app.state.storage, record)
     # Serialized here: a returned model would be validated a second time by FastAPI.
     return Response(response.model_dump_json(), media_type="application/json", background=log)
 

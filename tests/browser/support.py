@@ -64,7 +64,9 @@ def service(log_dir: Path, timeout_s: float = 120) -> Iterator[str]:
             "--encoder", ENCODER]
     log_dir.mkdir(parents=True, exist_ok=True)
     with open(log_dir / "service.log", "wb") as log:
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=clean_env())
+        # Its database in the test's directory, never in the repository.
+        env = {**clean_env(), "AURORA_DATA_DIR": str(log_dir / "data")}
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + timeout_s
             while not _ready(base):
