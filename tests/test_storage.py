@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import ClientFactory
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -20,6 +19,7 @@ from app.storage.models import Base, Feedback, Search, utc_now
 from app.storage.retention import delete_expired
 from app.storage.search_log import SearchLog, SearchRecord
 from app.storage.service import Storage
+from tests.conftest import ClientFactory
 
 
 def storage_of(client: TestClient) -> Storage:
