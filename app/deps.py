@@ -6,12 +6,15 @@ import threading
 from typing import Protocol
 
 from fastapi import Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aurora_faq.engine import Engine, SearchResult
 from aurora_faq.errors import IndexUnavailableError
 from aurora_faq.query import Query
+from aurora_faq.suggest import Suggester
 
 from .batching import MicroBatcher, SearchAbandoned
+from .storage.service import Storage
 
 
 class Searcher(Protocol):
@@ -60,3 +63,28 @@ def current_searcher(request: Request) -> Searcher:
         return engine.search(query)
 
     return search
+
+
+def current_suggester(request: Request) -> Suggester:
+    """The suggester the lifespan built from the loaded index.
+
+    Raises:
+        IndexUnavailableError: as `current_engine`, or the suggester is not built yet.
+    """
+    suggester: Suggester | None = request.app.state.suggester
+    if suggester is None:
+        current_engine(request)  # the index's own error when it could not be loaded
+        raise IndexUnavailableError(None, "suggestions are not ready yet; the service is starting")
+    return suggester
+
+
+def current_storage(request: Request) -> Storage:
+    """The open storage.
+
+    Raises:
+        StarletteHTTPException: 503, the service runs without storage (its start-up log says why).
+    """
+    storage: Storage | None = request.app.state.storage
+    if storage is None:
+        raise StarletteHTTPException(503, "feedback is off: the service has no storage (see its log)")
+    return storage

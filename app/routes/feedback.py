@@ -8,28 +8,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aurora_faq.errors import EntryNotFoundError
 from aurora_faq.masking import mask
 
-from ..deps import current_engine
+from ..deps import current_engine, current_storage
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE
 from ..schemas import FeedbackCreated, FeedbackRequest
 from ..storage.models import MAX_COMMENT_CHARS, Feedback, Search, utc_now
-from ..storage.service import Storage
 from . import make_router
 
 router = make_router(prefix="/v1", tags=["feedback"], responses=ERROR_RESPONSES)
 
 FLUSH_TIMEOUT_SECONDS = 2.0
-
-
-def current_storage(request: Request) -> Storage:
-    """The open storage.
-
-    Raises:
-        StarletteHTTPException: 503, the service runs without storage (its start-up log says why).
-    """
-    storage: Storage | None = request.app.state.storage
-    if storage is None:
-        raise StarletteHTTPException(503, "feedback is off: the service has no storage (see its log)")
-    return storage
 
 
 @router.post("/feedback", status_code=201, response_model=FeedbackCreated, responses=NOT_FOUND_RESPONSE)

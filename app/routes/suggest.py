@@ -7,28 +7,12 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
-from aurora_faq.errors import IndexUnavailableError
-from aurora_faq.suggest import Suggester
-
-from ..deps import current_engine
+from ..deps import current_suggester
 from ..errors import ERROR_RESPONSES
 from ..schemas import SuggestionOut, SuggestRequest, SuggestResponse
 from . import make_router
 
 router = make_router(prefix="/v1", tags=["suggest"], responses=ERROR_RESPONSES)
-
-
-def current_suggester(request: Request) -> Suggester:
-    """The suggester the lifespan built from the loaded index.
-
-    Raises:
-        IndexUnavailableError: no index is loaded (as `current_engine`), or none built from it yet.
-    """
-    suggester: Suggester | None = getattr(request.app.state, "suggester", None)
-    if suggester is None:
-        current_engine(request)  # the index's own error when it could not be loaded
-        raise IndexUnavailableError(None, "suggestions are not ready yet; the service is starting")
-    return suggester
 
 
 # `async def`: a suggestion takes tens of microseconds, less than the hop to a worker thread and
