@@ -40,6 +40,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "The request cannot be answered as sent"},
     503: {"model": ErrorResponse, "description": "No usable index; the message says how to build one"},
 }
+ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No admin key sent, or a wrong one"},
+    403: {"model": ErrorResponse, "description": "Admin routes are off: no AURORA_ADMIN_KEY is configured"},
+}
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "No such entry"},
 }

@@ -19,7 +19,7 @@ from aurora_faq.text import default_tokenizer
 
 from .batching import MicroBatcher
 from .errors import register_error_handlers
-from .routes import faq, feedback, health, search, suggest
+from .routes import analytics, faq, feedback, health, search, suggest
 from .settings import Settings, get_settings
 from .storage.service import Storage
 from .web import add_web
@@ -152,5 +152,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(health.router)
     app.include_router(suggest.router)
     app.include_router(feedback.router)
+    app.include_router(analytics.router)
     add_web(app, app.state.settings)  # last: middleware, the widget and offline /docs
     return app

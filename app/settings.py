@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from aurora_faq.encoders import DEFAULT_ENCODER
@@ -46,6 +46,28 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="where the default SQLite database lives; created on first start")
     database_url: str | None = Field(None, description="an SQLAlchemy URL; empty: SQLite in data_dir")
     retention_days: int = Field(90, ge=1, le=36500, description="searches and feedback older than this are deleted")
+    search_log: bool = Field(True, description="store every search (masked); off: only feedback is stored")
+    # Reload (app/serving.py): a new index is refused when, on these labelled questions (the
+    # evaluation CLI's queries.jsonl), its top-1 accuracy or refusal rate falls more than
+    # `gate_margin` below the serving index's. None: no evaluation gate.
+    gate_queries: Path | None = None
+    gate_margin: float = Field(0.02, ge=0.0, le=1.0)
+    # Replicas and workers sharing one database pick up a reload or rollback made on another.
+    reload_poll_seconds: float = Field(2.0, gt=0.0, le=3600.0)
+    # Security (app/security.py, app/ratelimit.py). No admin key: the admin routes answer 403.
+    admin_key: SecretStr | None = None
+    # Per client address, in `limits` notation ("30/second", "1000/hour;30/second"); empty: no limit.
+    rate_limit_search: str = "30/second"
+    rate_limit_suggest: str = "60/second"
+    rate_limit_feedback: str = "20/minute"
+    # Where the counters live: `limits` storage URI; memory:// is per process, use
+    # redis://host:port/0 so that several workers or replicas share them.
+    rate_limit_storage: str = "memory://"
+    # Peers whose X-Forwarded-For is believed (addresses or networks, e.g. "127.0.0.1,10.0.0.0/8").
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(65_536, ge=1024, le=16 * 1024 * 1024, description="larger request bodies get 413")
+    log_format: Literal["text", "json"] = "text"
+    workers: int = Field(1, ge=1, le=64, description="server processes; each loads its own model and index")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)  # 0: any free port
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
@@ -54,9 +76,9 @@ class Settings(BaseSettings):
     # or a JSON list. Empty: the widget comes from the service itself, and no CORS header is sent.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         # NoDecode: the variable arrives as written, as JSON or comma-separated.
         if isinstance(value, str):
             return json.loads(value) if value.lstrip().startswith("[") else value.split(",")
