@@ -1,6 +1,6 @@
 """Micro-batching: concurrent searches share one encoder call (`Engine.encode`).
 
-The service puts one in front of its engine (`app.main.make_batcher`; `AURORA_BATCH_MAX=1`
+The service puts one in front of its engine (`app.serving.make_served`; `AURORA_BATCH_MAX=1`
 turns it off). Encoding one query per call leaves the encoder's batch path unused, and
 concurrent calls fight over the cores. Here every search joins a queue. While fewer than
 `max_inflight` batches are encoding, a search starts a batch at once, alone: there is no

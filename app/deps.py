@@ -13,7 +13,7 @@ from aurora_faq.errors import IndexUnavailableError
 from aurora_faq.query import Query
 from aurora_faq.suggest import Suggester
 
-from .batching import MicroBatcher, SearchAbandoned
+from .serving import Served
 from .storage.service import Storage
 
 
@@ -27,8 +27,9 @@ class Searcher(Protocol):
     def __call__(self, query: Query, abandoned: threading.Event) -> SearchResult: ...
 
 
-def current_engine(request: Request) -> Engine:
-    """The loaded engine.
+def current_served(request: Request) -> Served:
+    """What serves now: the loaded engine, its micro-batcher and its suggester. A request keeps
+    the one it got, so that a reload meanwhile does not mix two indexes in one answer.
 
     Called inside endpoints rather than as a dependency so that a bad request is told it is
     bad (422) even while the service has no index (503).
@@ -36,46 +37,32 @@ def current_engine(request: Request) -> Engine:
     Raises:
         IndexUnavailableError: the lifespan could not load an index; same message as logged.
     """
-    engine: Engine | None = request.app.state.engine
-    if engine is None:
+    served: Served | None = request.app.state.serving.current
+    if served is None:
         error: IndexUnavailableError | None = request.app.state.index_error
         if error is None:
             raise IndexUnavailableError(None, "the index is not loaded yet; the service is starting")
         # A fresh exception each time: re-raising one instance would grow its traceback forever.
         raise IndexUnavailableError(error.path, str(error))
-    return engine
+    return served
 
 
-def current_searcher(request: Request) -> Searcher:
-    """The micro-batcher's search when the service batches searches (the default), else the engine's.
+def current_engine(request: Request) -> Engine:
+    """The served engine.
 
     Raises:
-        IndexUnavailableError: as `current_engine`.
+        IndexUnavailableError: as `current_served`.
     """
-    engine = current_engine(request)
-    batcher: MicroBatcher | None = request.app.state.batcher
-    if batcher is not None:
-        return batcher.search
-
-    def search(query: Query, abandoned: threading.Event) -> SearchResult:
-        if abandoned.is_set():
-            raise SearchAbandoned
-        return engine.search(query)
-
-    return search
+    return current_served(request).engine
 
 
 def current_suggester(request: Request) -> Suggester:
-    """The suggester the lifespan built from the loaded index.
+    """The suggester built from the served index.
 
     Raises:
-        IndexUnavailableError: as `current_engine`, or the suggester is not built yet.
+        IndexUnavailableError: as `current_served`.
     """
-    suggester: Suggester | None = request.app.state.suggester
-    if suggester is None:
-        current_engine(request)  # the index's own error when it could not be loaded
-        raise IndexUnavailableError(None, "suggestions are not ready yet; the service is starting")
-    return suggester
+    return current_served(request).suggester
 
 
 def current_storage(request: Request) -> Storage:

@@ -10,49 +10,17 @@ from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
 from aurora_faq import __version__
-from aurora_faq.encoders import make_encoder
-from aurora_faq.engine import Engine, Thresholds
+from aurora_faq.engine import Engine
 from aurora_faq.errors import EncoderMismatchError, IndexNotFoundError, IndexUnavailableError
-from aurora_faq.index import load_index, read_manifest
-from aurora_faq.suggest import Suggester
-from aurora_faq.text import default_tokenizer
 
-from .batching import MicroBatcher
 from .errors import register_error_handlers
-from .routes import analytics, faq, feedback, health, search, suggest
+from .routes import admin, analytics, faq, feedback, health, search, suggest
+from .serving import Follower, Serving, load_engine, make_served
 from .settings import Settings, get_settings
 from .storage.service import Storage
 from .web import add_web
 
 logger = logging.getLogger(__name__)
-
-
-def load_engine(settings: Settings) -> Engine:
-    """Load the encoder and the index that `settings` name.
-
-    Args:
-        settings: index path, encoder spec, thresholds, fallbacks and cache size.
-
-    Returns:
-        An engine ready to answer.
-
-    Raises:
-        IndexUnavailableError: no index, a corrupt or outdated one, or one built with another
-            encoder (`unavailable_message` says how to fix it).
-    """
-    # Reading the manifest first reports a missing index before a model takes seconds to load.
-    read_manifest(settings.index_path)
-    # Warms up: first-call costs are paid here.
-    encoder = make_encoder(settings.encoder, threads=settings.encoder_threads or None)
-    index = load_index(settings.index_path, encoder.name, default_tokenizer())
-    return Engine(
-        index,
-        encoder,
-        Thresholds.from_manifest(index.manifest["thresholds"], settings.answer_threshold,
-                                 settings.clarify_threshold),
-        fallback={"ja": settings.fallback_ja, "en": settings.fallback_en},
-        cache_size=settings.cache_size,
-    )
 
 
 def unavailable_message(error: IndexUnavailableError, settings: Settings) -> str:
@@ -61,13 +29,6 @@ def unavailable_message(error: IndexUnavailableError, settings: Settings) -> str
     if isinstance(error, EncoderMismatchError):
         return f"{error}; rebuild it with: {command}, or set AURORA_ENCODER={error.built_with}"
     return f"{error}; {'build' if isinstance(error, IndexNotFoundError) else 'rebuild'} it with: {command}"
-
-
-def make_batcher(engine: Engine, settings: Settings) -> MicroBatcher | None:
-    """The micro-batcher `settings` ask for in front of `engine`, or None when batching is off."""
-    if settings.batch_max <= 1:
-        return None
-    return MicroBatcher(engine, max_batch=settings.batch_max, max_inflight=settings.batch_inflight)
 
 
 @asynccontextmanager
@@ -104,22 +65,28 @@ async def _storage(app: FastAPI) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def _serving(app: FastAPI) -> AsyncIterator[None]:
-    if app.state.engine is None:
-        settings: Settings = app.state.settings
+    serving: Serving = app.state.serving
+    settings: Settings = app.state.settings
+    if serving.current is None:
         try:
-            app.state.engine = load_engine(settings)
+            serving.current = make_served(load_engine(settings), settings)
         except IndexUnavailableError as e:
             # Stay up: /healthz answers, /readyz and the API return 503 with this message.
             app.state.index_error = IndexUnavailableError(e.path, unavailable_message(e, settings))
             logger.error("%s", app.state.index_error)
-    engine: Engine | None = app.state.engine
-    if engine is not None:
+    if serving.current is not None:
         app.state.index_error = None
-        app.state.batcher = make_batcher(engine, app.state.settings)
-        app.state.suggester = Suggester.build(engine.index.entries)
+        engine = serving.current.engine
         logger.info("serving %d FAQ entries (index %s, encoder %s)", len(engine.index.entries),
                     engine.index.version, engine.encoder.name)
-    yield
+    storage: Storage | None = app.state.storage
+    # Reloads and rollbacks made by the other processes on this database are repeated here.
+    app.state.follower = None if storage is None else Follower(serving, storage.sessions, settings.reload_poll_seconds)
+    try:
+        yield
+    finally:
+        if app.state.follower is not None:
+            app.state.follower.close()
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -141,9 +108,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         redoc_url=None,
     )
     app.state.settings = settings or get_settings()
-    app.state.engine = engine
-    app.state.batcher = None
-    app.state.suggester = None
+    app.state.serving = Serving(app.state.settings, make_served(engine, app.state.settings) if engine else None)
+    app.state.follower = None
     app.state.index_error = None
     app.state.storage = None
     register_error_handlers(app)
@@ -153,5 +119,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(suggest.router)
     app.include_router(feedback.router)
     app.include_router(analytics.router)
+    app.include_router(admin.router)
     add_web(app, app.state.settings)  # last: middleware, the widget and offline /docs
     return app

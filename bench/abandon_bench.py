@@ -30,7 +30,8 @@ import uvicorn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.main import create_app, load_engine  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.serving import load_engine  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from aurora_faq.query import Query  # noqa: E402

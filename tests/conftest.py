@@ -57,7 +57,8 @@ def make_client(settings: Settings) -> ClientFactory:
 
     @contextmanager
     def factory(**overrides: object) -> Iterator[TestClient]:
-        app = create_app(settings.model_copy(update=overrides))
+        # Validated as the environment would be (an admin key becomes a SecretStr, limits are checked).
+        app = create_app(Settings(**{**settings.model_dump(), **overrides}))
         with TestClient(app) as client:
             yield client
 

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 import app.__main__ as cli
 from app import schemas
-from app.main import create_app, load_engine
+from app.main import create_app
+from app.serving import load_engine
 from app.settings import Settings
 from aurora_faq.engine import Decision
 from aurora_faq.text import LANGS

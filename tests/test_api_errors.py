@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app, load_engine
+from app.main import create_app
+from app.serving import load_engine
 from app.settings import Settings
 from aurora_faq.calibration import FEATURES
 from tests.conftest import edit_manifest

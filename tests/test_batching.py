@@ -208,11 +208,11 @@ def test_the_next_batch_encodes_while_the_last_one_is_answered(engine: Engine) -
 def test_service_batches_by_default_and_can_be_told_not_to(make_client: ClientFactory) -> None:
     assert (Settings().batch_max, Settings().batch_inflight) == (MAX_BATCH, MAX_INFLIGHT)
     with make_client() as client:
-        batcher = client.app.state.batcher  # type: ignore[attr-defined]
+        batcher = client.app.state.serving.current.batcher  # type: ignore[attr-defined]
         assert isinstance(batcher, MicroBatcher)
         assert (batcher.max_batch, batcher.max_inflight) == (MAX_BATCH, MAX_INFLIGHT)
     with make_client(batch_max=1) as client:
-        assert client.app.state.batcher is None  # type: ignore[attr-defined]
+        assert client.app.state.serving.current.batcher is None  # type: ignore[attr-defined]
         assert client.get("/v1/search", params={"q": "送料"}).status_code == 200
 
 
@@ -220,7 +220,7 @@ def test_service_batches_by_default_and_can_be_told_not_to(make_client: ClientFa
 def test_the_service_answers_a_repeated_question_without_encoding_it(make_client: ClientFactory,
                                                                     batch_max: int) -> None:
     with make_client(batch_max=batch_max) as client:
-        engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+        engine: Engine = client.app.state.serving.current.engine  # type: ignore[attr-defined]
         encode, encoded = engine.encode, []
 
         def recording(queries: Sequence[Query]) -> np.ndarray:

@@ -51,7 +51,7 @@ def client(index_dir: Path, encoder: Encoder) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def figures(client: TestClient) -> dict[str, dict[str, float]]:
     """Summary per language of the labelled set, through the running app's engine."""
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine: Engine = client.app.state.serving.current.engine  # type: ignore[attr-defined]
     rows = judge(read_queries(QUERIES), engine_search(engine))
     return {lang: summarize([r for r in rows if r.query.lang == lang]) for lang in ("ja", "en")}
 

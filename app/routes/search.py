@@ -18,7 +18,7 @@ from aurora_faq.engine import Engine, SearchResult
 from aurora_faq.query import Query
 
 from ..batching import SearchAbandoned
-from ..deps import Searcher, current_engine, current_searcher
+from ..deps import Searcher, current_served
 from ..errors import ERROR_RESPONSES
 from ..schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse
 from ..storage.search_log import SearchRecord
@@ -85,15 +85,15 @@ def _after(storage: Storage | None, record: SearchRecord) -> None:
 async def _search(request: Request, params: SearchRequest) -> Response:
     # Validated before looking for the engine: bad input is a 422 even without an index.
     query = params.to_query()
-    searcher = current_searcher(request)
-    engine = current_engine(request)
+    served = current_served(request)  # kept to the end: a reload meanwhile does not change this answer
+    engine = served.engine
     started = time.perf_counter()
     # A repeated question is answered here, on the event loop: the hop to a worker thread and
     # back costs more than the lookup. Only a search that must encode goes to the threadpool.
     result = engine.cached(query)
     if result is None:
         try:
-            result = await _search_while_connected(request, searcher, query)
+            result = await _search_while_connected(request, served.search, query)
         except SearchAbandoned:
             logger.info("search abandoned by its client before it started")
             return Response(status_code=499)  # nginx's "client closed request": nobody reads it

@@ -76,3 +76,16 @@ class Feedback(Base):
     helpful: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(String(MAX_COMMENT_CHARS))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class IndexEvent(Base):
+    """A reload or rollback done by one process, for the others on this database to follow."""
+
+    __tablename__ = "index_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(16))  # "reload" | "rollback"
+    version: Mapped[str] = mapped_column(String(64))  # served after the action
+    built_at: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(255))  # host:pid of the process that did it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -51,7 +51,7 @@ async def measure(index: Path, encoder: str, queries: list[str]) -> dict[str, li
     app = create_app(Settings(index_path=index, encoder=encoder))
     out: dict[str, list[float]] = {"encode_ms": [], "fresh_ms": [], "repeat_ms": []}
     async with app.router.lifespan_context(app):
-        engine = app.state.engine
+        engine = app.state.serving.current.engine
         for q in [f"warm-up {i}" for i in range(5)]:
             await call(app, "/v1/search", {"q": q, "k": "3"})
         for q in queries:

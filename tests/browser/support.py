@@ -3,17 +3,14 @@ loopback, and Debian's Chromium through Playwright."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.server import clean_env, serve
 
 REPO = Path(__file__).resolve().parents[2]
 FAQ = REPO / "data" / "faq.jsonl"
@@ -23,6 +20,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
 
 def index_is_fresh(index: Path) -> bool:
     """Whether `index` was written after the FAQ and the engine's code last changed (the Makefile's rule)."""
@@ -48,45 +46,11 @@ def ensure_index() -> Path:
     return out
 
 
-def clean_env() -> dict[str, str]:
-    """This process's environment without AURORA_* settings: the service runs on its defaults."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AURORA_")}
-
-
 @contextmanager
 def service(log_dir: Path, timeout_s: float = 120) -> Iterator[str]:
     """`python -m app` over the real index on a free loopback port; yields its base URL once /readyz is 200."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port), "--index", str(ensure_index()),
-            "--encoder", ENCODER]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "service.log", "wb") as log:
-        # Its database in the test's directory, never in the repository.
-        env = {**clean_env(), "AURORA_DATA_DIR": str(log_dir / "data")}
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + timeout_s
-            while not _ready(base):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the service did not start: see {log_dir / 'service.log'}")
-                time.sleep(0.05)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(base + "/readyz", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
+    with serve(ensure_index(), log_dir, encoder=ENCODER, timeout_s=timeout_s) as server:
+        yield server.base
 
 
 def chromium_missing() -> str | None:
