@@ -87,6 +87,18 @@ def test_searches_are_logged_masked(client: TestClient) -> None:
     assert rows[second["query_id"]].top_ids == [hit["id"] for hit in second["results"]]
 
 
+def test_with_the_search_log_off_searches_are_not_stored_and_feedback_still_is(make_client: ClientFactory) -> None:
+    with make_client(search_log=False) as client:
+        search = client.get("/v1/search", params={"q": "送料はいくらですか"}).json()
+        r = client.post("/v1/feedback", json={"query_id": search["query_id"], "answer_id": search["results"][0]["id"],
+                                              "helpful": True})
+        assert r.status_code == 201, r.text
+        assert searches(client) == []
+        with storage_of(client).sessions() as session:
+            stored = session.get(Feedback, r.json()["id"])
+        assert stored is not None and stored.query_id is None and stored.helpful
+
+
 def test_a_failing_database_does_not_fail_searches(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     storage = storage_of(client)
     with storage.engine.begin() as connection:

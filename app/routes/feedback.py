@@ -26,14 +26,16 @@ def post_feedback(body: FeedbackRequest, request: Request) -> FeedbackCreated:
     if body.answer_id not in engine.index.by_id:
         raise EntryNotFoundError(body.answer_id)
     storage = current_storage(request)
-    if body.query_id is not None:
+    # With the search log off there is no search to link to: the verdict is kept on its own.
+    query_id = body.query_id if request.app.state.settings.search_log else None
+    if query_id is not None:
         # The search may still be queued in the log; written first, it is found. Before the
         # transaction below, which holds SQLite's write lock the log needs.
         storage.log.flush(FLUSH_TIMEOUT_SECONDS)
     with storage.sessions.begin() as session:
-        if body.query_id is not None and session.get(Search, body.query_id) is None:
-            raise StarletteHTTPException(404, f"no search with query_id {body.query_id!r}")
-        feedback = Feedback(query_id=body.query_id, answer_id=body.answer_id, helpful=body.helpful,
+        if query_id is not None and session.get(Search, query_id) is None:
+            raise StarletteHTTPException(404, f"no search with query_id {query_id!r}")
+        feedback = Feedback(query_id=query_id, answer_id=body.answer_id, helpful=body.helpful,
                             comment=None if body.comment is None else mask(body.comment)[:MAX_COMMENT_CHARS],
                             created_at=utc_now())
         session.add(feedback)

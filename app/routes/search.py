@@ -104,7 +104,8 @@ async def _search(request: Request, params: SearchRequest) -> Response:
         top_confidence=result.hits[0].confidence if result.hits else None,
         latency_ms=(time.perf_counter() - started) * 1000, index_version=engine.index.version)
     # Off the shopper's wait: run once the response is sent.
-    log = BackgroundTask(_after, request.app.state.storage, record)
+    storage = request.app.state.storage if request.app.state.settings.search_log else None
+    log = BackgroundTask(_after, storage, record)
     # Serialized here: a returned model would be validated a second time by FastAPI.
     return Response(response.model_dump_json(), media_type="application/json", background=log)
 

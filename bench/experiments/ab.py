@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             bases = []
             for side, (src, index) in enumerate(zip(srcs, indexes, strict=True)):
                 target = replace(servers.aurora(index, args.encoder), name=f"ab-{'AB'[side]}",
-                                 env=env[side], cwd=src)
+                                 env={**servers.NO_RATE_LIMITS, **env[side]}, cwd=src)
                 server = stack.enter_context(servers.serve(target, args.logs / f"ab-{'AB'[side]}.log",
                                                            servers.clean_env()))
                 bases.append(server.base_url)
