@@ -9,7 +9,7 @@ INDEX ?= index
 FAQ ?= data/faq.jsonl
 ENCODER ?= e5+use
 
-.PHONY: run test browser-deps system-deps index install install-dev lint bench-accuracy bench-perf bench-build clean
+.PHONY: run test audit browser-deps services-deps system-deps index install install-dev lint bench-accuracy bench-perf bench-build clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,7 +38,7 @@ index: $(INDEX)/manifest.json
 run: $(INDEX)/manifest.json
 	$(BIN)/python -m app --host $(HOST) --port $(PORT) --index $(INDEX)
 
-test: $(VENV)/.installed-dev browser-deps
+test: $(VENV)/.installed-dev browser-deps services-deps
 	$(BIN)/python -m pytest
 
 # The browser tests drive Debian's Chromium (with CJK fonts for the screenshots) and inject
@@ -51,6 +51,17 @@ browser-deps: node_modules/axe-core/axe.min.js
 	        chromium fonts-noto-cjk >/dev/null; } || echo "could not install chromium: the browser tests skip"; \
 	  else echo "chromium not installed (apt-get install chromium fonts-noto-cjk): the browser tests skip"; fi
 
+# PostgreSQL and Redis: the storage and crash tests start throwaway servers of their own
+# (tests/services.py; as root, PostgreSQL runs as the package's `postgres` user). Installed when
+# missing and this runs as root with apt-get (CI on a fresh machine); elsewhere a hint, and those
+# tests skip.
+services-deps:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v redis-server; } >/dev/null 2>&1 || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        postgresql redis-server >/dev/null; } || echo "could not install postgresql and redis-server: their tests skip"; \
+	  else echo "postgresql or redis-server not installed (apt-get install postgresql redis-server): their tests skip"; fi
+
 node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
@@ -58,6 +69,19 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy aurora_faq app scripts
+
+# Known vulnerabilities of everything in the venv, from PyPI's advisories for each installed
+# version (pypi.org/pypi/<name>/<version>/json). --strict: a package that could not be looked up
+# fails too, instead of passing unchecked. Torch's local label (+cpu) is dropped: PyPI knows 2.13.0.
+# Where that API cannot be reached (this project's build machines answer 404 for every version
+# page), the audit says so and is skipped rather than passing as if it had checked.
+AUDIT_PROBE := https://pypi.org/pypi/pip/24.0/json
+audit: $(VENV)/.installed-dev
+	@if ! $(BIN)/python -c "import urllib.request; urllib.request.urlopen('$(AUDIT_PROBE)', timeout=10)" 2>/dev/null; then \
+	  echo "audit SKIPPED: $(AUDIT_PROBE) is unreachable, so pip-audit would check nothing"; exit 0; fi; \
+	$(BIN)/pip freeze --all --exclude-editable | sed 's/+[^ ]*$$//' > $(VENV)/audit-requirements.txt; \
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r $(VENV)/audit-requirements.txt || \
+	  { echo "audit failed: a vulnerability above, or a version pypi.org's JSON API could not give"; exit 1; }
 
 bench-accuracy: $(VENV)/.installed-dev
 	$(BIN)/python bench/accuracy.py

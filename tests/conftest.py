@@ -22,6 +22,9 @@ from aurora_faq.encoders import FakeEncoder
 from aurora_faq.index import FaqIndex, load_index
 from aurora_faq.text import default_tokenizer
 
+# Real PostgreSQL and Redis servers for the tests that need them.
+pytest_plugins = ["tests.services"]
+
 FAQ_PATH = Path(__file__).resolve().parents[1] / "data" / "faq.jsonl"
 
 ClientFactory = Callable[..., AbstractContextManager[TestClient]]

@@ -145,10 +145,11 @@ def test_batches_are_written_when_full_without_a_flush(sessions: Any) -> None:
 def test_shutdown_flushes_the_log(make_client: ClientFactory) -> None:
     with make_client() as client:
         query_id = client.get("/v1/search", params={"q": "返品したい"}).json()["query_id"]
-        sessions = storage_of(client).sessions
+        storage = storage_of(client)
     # After the lifespan has ended: the engine is disposed, but a new connection still reads.
-    with sessions() as session:
+    with storage.sessions() as session:
         assert session.get(Search, query_id) is not None
+    storage.engine.dispose()  # the connection that read: psycopg warns of one left open
 
 
 def test_retention_deletes_old_rows(sessions: Any) -> None:

@@ -71,15 +71,13 @@ async def _search_while_connected(request: Request, search: Searcher, query: Que
     return await task
 
 
-def _after(storage: Storage | None, record: SearchRecord) -> None:
-    """Once the response is sent: one log line, and the record handed to the search log."""
+def _after(record: SearchRecord) -> None:
+    """Once the response is sent: one log line."""
     # The query text stays out of the log: shoppers paste order numbers and addresses.
     top = record.top_ids[0] if record.top_ids else None
     logger.info("search %s lang=%s decision=%s top=%s confidence=%.3f chars=%d %.1f ms", record.query_id,
                 record.lang, record.decision, top, record.top_confidence or 0.0, len(record.query),
                 record.latency_ms)
-    if storage is not None:
-        storage.log.add(record)  # masked on the log's thread, before it is written
 
 
 async def _search(request: Request, params: SearchRequest) -> Response:
@@ -104,8 +102,12 @@ async def _search(request: Request, params: SearchRequest) -> Response:
         top_confidence=result.hits[0].confidence if result.hits else None,
         latency_ms=(time.perf_counter() - started) * 1000, index_version=engine.index.version)
     # Off the shopper's wait: run once the response is sent.
-    storage = request.app.state.storage if request.app.state.settings.search_log else None
-    log = BackgroundTask(_after, storage, record)
+    storage: Storage | None = request.app.state.storage
+    if storage is not None and request.app.state.settings.search_log:
+        # Queued before the response leaves (an append; masked and written on the log's thread),
+        # so that feedback sent the moment the answer arrives finds its search.
+        storage.log.add(record)
+    log = BackgroundTask(_after, record)
     # Serialized here: a returned model would be validated a second time by FastAPI.
     return Response(response.model_dump_json(), media_type="application/json", background=log)
 
