@@ -16,6 +16,7 @@ from app.serving import IndexRefused, gate_check
 from aurora_faq.build import build_index
 from aurora_faq.encoders import FakeEncoder
 from tests.conftest import TINY_FAQ, ClientFactory, edit_manifest, write_jsonl
+from tests.services import wait_for
 
 ADMIN = {"Authorization": "Bearer sesame"}
 GIFT_CARD = {"id": "gift-card", "category": "payment",
@@ -182,17 +183,9 @@ def test_a_reload_reaches_the_other_processes_on_the_database(make_client: Clien
         before = two.get("/readyz").json()["version"]
         version = build(tiny_with_gift_card(), served_dir)
         assert one.post("/v1/admin/reload", headers=ADMIN).status_code == 200
-        assert wait_for(lambda: two.get("/readyz").json()["version"] == version)
+        wait_for(lambda: two.get("/readyz").json()["version"] == version, 5, "the other app's reload")
         assert top(two, "can I pay with a gift card") == "gift-card"
         assert one.post("/v1/admin/rollback", headers=ADMIN).status_code == 200
-        assert wait_for(lambda: two.get("/readyz").json()["version"] == before)
+        wait_for(lambda: two.get("/readyz").json()["version"] == before, 5, "the other app's rollback")
         assert one.get("/readyz").json()["version"] == before
 
-
-def wait_for(condition: Any, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
