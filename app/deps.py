@@ -73,5 +73,5 @@ def current_storage(request: Request) -> Storage:
     """
     storage: Storage | None = request.app.state.storage
     if storage is None:
-        raise StarletteHTTPException(503, "feedback is off: the service has no storage (see its log)")
+        raise StarletteHTTPException(503, "storage is off: no database, so no feedback or analytics (see the log)")
     return storage
