@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from app.settings import Settings
 from app.storage.database import MIGRATIONS, database_url, make_engine, make_sessions, upgrade
 from app.storage.models import Base, Feedback, Search, utc_now
 from app.storage.retention import delete_expired
-from app.storage.search_log import SearchLog, SearchRecord
+from app.storage.search_log import WRITTEN_WITHIN_SECONDS, SearchLog, SearchRecord, new_query_id, written_by
 from app.storage.service import Storage
 from tests.conftest import ClientFactory
 
@@ -235,3 +236,14 @@ def test_feedback_is_in_the_openapi_document(client: TestClient) -> None:
     operation = spec["paths"]["/v1/feedback"]["post"]
     assert set(operation["responses"]) >= {"201", "404", "422"}
     assert spec["components"]["schemas"]["FeedbackRequest"]["additionalProperties"] is False
+
+
+def test_query_ids_tell_feedback_how_long_to_wait_for_their_search() -> None:
+    before = time.time()
+    query_id = new_query_id()
+    assert len(query_id) == 32 and int(query_id, 16) >= 0 and query_id != new_query_id()
+    assert before - 0.001 + WRITTEN_WITHIN_SECONDS <= written_by(query_id) <= time.time() + WRITTEN_WITHIN_SECONDS
+    time.sleep(0.002)
+    assert new_query_id() > query_id  # time-ordered
+    assert written_by("f" * 32) == 0.0  # a time to come: not one of ours, not waited for
+    assert written_by("0" * 32) == WRITTEN_WITHIN_SECONDS  # long ago: already written if ever

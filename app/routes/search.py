@@ -6,7 +6,6 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
 from typing import Annotated
 
 import fastapi
@@ -21,7 +20,7 @@ from ..batching import SearchAbandoned
 from ..deps import Searcher, current_served
 from ..errors import ERROR_RESPONSES
 from ..schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse
-from ..storage.search_log import SearchRecord
+from ..storage.search_log import SearchRecord, new_query_id
 from ..storage.service import Storage
 from . import make_router
 
@@ -33,7 +32,7 @@ router = make_router(prefix="/v1", tags=["search"], responses=ERROR_RESPONSES)
 def to_response(result: SearchResult, engine: Engine) -> SearchResponse:
     """A core `SearchResult` as the API's response (entry texts in each hit's language)."""
     return SearchResponse(
-        query_id=uuid.uuid4().hex,
+        query_id=new_query_id(),
         query=result.query,
         lang=result.lang,
         decision=result.decision.value,

@@ -10,6 +10,7 @@ The same thread deletes expired rows once a day (`retention`).
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -29,6 +30,30 @@ FLUSH_SECONDS = 0.5
 BATCH_SIZE = 100
 MAX_QUEUED = 10_000
 RETENTION_EVERY_SECONDS = 24 * 3600
+
+
+# A search's query_id: its time in milliseconds (12 hex digits), then 80 random bits. Feedback
+# on it can tell how long ago it was made, so how long another process may still be holding it
+# in its log unwritten (`written_by`).
+_MS_DIGITS = 12
+# A search made elsewhere is in the database by this long after it: the other process's flush
+# interval, its write, and some clock difference between machines.
+WRITTEN_WITHIN_SECONDS = FLUSH_SECONDS + 1.0
+
+
+def new_query_id() -> str:
+    """A fresh query_id (32 hex digits, time-ordered)."""
+    return f"{time.time_ns() // 1_000_000:0{_MS_DIGITS}x}{secrets.token_hex(10)}"
+
+
+def written_by(query_id: str) -> float:
+    """The wall-clock time by which the search `query_id` names is written, wherever it was made;
+    0 for an id that is not one of ours or names a time to come (then it is not waited for)."""
+    try:
+        made = int(query_id[:_MS_DIGITS], 16) / 1000
+    except ValueError:
+        return 0.0
+    return made + WRITTEN_WITHIN_SECONDS if made <= time.time() + 1.0 else 0.0
 
 
 @dataclass(frozen=True)
