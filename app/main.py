@@ -14,6 +14,7 @@ from aurora_faq.engine import Engine
 from aurora_faq.errors import EncoderMismatchError, IndexNotFoundError, IndexUnavailableError
 
 from .errors import register_error_handlers
+from .metrics import install_metrics, set_index
 from .routes import admin, analytics, faq, feedback, health, search, suggest
 from .serving import Follower, Serving, load_engine, make_served
 from .settings import Settings, get_settings
@@ -79,6 +80,7 @@ async def _serving(app: FastAPI) -> AsyncIterator[None]:
         engine = serving.current.engine
         logger.info("serving %d FAQ entries (index %s, encoder %s)", len(engine.index.entries),
                     engine.index.version, engine.encoder.name)
+        set_index(engine.index.version, len(engine.index.entries), len(engine.index.vectors.phrase_entry))
     storage: Storage | None = app.state.storage
     # Reloads and rollbacks made by the other processes on this database are repeated here.
     app.state.follower = None if storage is None else Follower(serving, storage.sessions, settings.reload_poll_seconds)
@@ -120,5 +122,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(feedback.router)
     app.include_router(analytics.router)
     app.include_router(admin.router)
-    add_web(app, app.state.settings)  # last: middleware, the widget and offline /docs
+    add_web(app, app.state.settings)  # middleware, the widget and offline /docs
+    install_metrics(app)  # last: outermost, so that it times and counts what add_web's middleware answers too
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -26,6 +26,12 @@ def _not_bool(value: object) -> object:
 
 Count = Annotated[int, BeforeValidator(_not_bool)]
 
+# White space and control or invisible characters: what aurora_faq.text.normalize removes.
+_BLANK = r"\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff"
+# A question must hold something else (Query.of refuses it otherwise). Shown in the schema, not
+# checked by pydantic: the core's refusal says what is wrong; tests check the two agree.
+READABLE: dict[str, Any] = {"pattern": rf"^[{_BLANK}]*[^{_BLANK}]"}
+
 
 class SearchRequest(BaseModel):
     """A shopper's question: the `GET /v1/search` query string or the `POST /v1/search` body."""
@@ -33,7 +39,7 @@ class SearchRequest(BaseModel):
     # Unknown fields are refused: a misspelt `category` would otherwise widen the search silently.
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS,
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, json_schema_extra=READABLE,
                    description="The question, in Japanese or English.",
                    examples=["送料はいくらですか", "how much is shipping?"])
     k: Count = Field(3, ge=1, le=MAX_K, description="How many results to return.")
@@ -126,7 +132,7 @@ class SuggestRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(min_length=1, max_length=MAX_PARTIAL_CHARS,
+    q: str = Field(min_length=1, max_length=MAX_PARTIAL_CHARS, json_schema_extra=READABLE,
                    description="The text typed so far, in any width, kana or case.",
                    examples=["クーポ", "ｸｰﾎﾟ", "coup"])
     k: Count = Field(5, ge=1, le=MAX_SUGGESTIONS, description="How many suggestions to return at most.")

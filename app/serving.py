@@ -45,6 +45,7 @@ from aurora_faq.suggest import Suggester
 from aurora_faq.text import default_tokenizer
 
 from .batching import MicroBatcher, SearchAbandoned
+from .metrics import observe_reload, set_index
 from .settings import Settings
 from .storage import events
 
@@ -198,10 +199,18 @@ class Serving:
         """
         if not self._lock.acquire(blocking=False):
             raise IndexRefused("another reload or rollback is running; try again when it has finished")
+        started = time.perf_counter()
+        outcome = "failed"
         try:
-            return self._reload(expect)
+            swap = self._reload(expect)
+            outcome = "ok"
+            return swap
+        except IndexRefused:
+            outcome = "refused"
+            raise
         finally:
             self._lock.release()
+            observe_reload(outcome, time.perf_counter() - started)
 
     def _reload(self, expect: tuple[str, str] | None) -> Swap:
         started = time.perf_counter()
@@ -264,6 +273,8 @@ class Serving:
                     seconds=round(time.perf_counter() - started, 3), gate=gate)
         logger.info("%s: serving index %s (%d entries, built %s) in place of %s, %.2f s", action, swap.version,
                     swap.entries, swap.built_at, swap.previous_version, swap.seconds)
+        index = served.engine.index
+        set_index(index.version, len(index.entries), len(index.vectors.phrase_entry))
         return swap
 
 

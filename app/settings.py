@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -93,6 +95,36 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin: write scheme and host, such as "
                                  "https://shop.example or http://localhost:8080, without a path")
         return origins
+
+    @field_validator("rate_limit_search", "rate_limit_suggest", "rate_limit_feedback")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if not value.strip():
+            return ""
+        try:
+            items = parse_many(value)
+        except ValueError as e:
+            raise ValueError(f"{value!r} is not a rate limit ({e}): write e.g. '30/second' or '20/minute', several "
+                             "joined by ';' ('1000/hour;30/second'), or nothing for no limit") from e
+        if any(item.amount < 1 for item in items):
+            raise ValueError(f"{value!r} refuses every request: leave it empty for no limit")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        proxies = [proxy.strip() for proxy in value if proxy.strip()]
+        if "*" in proxies and len(proxies) > 1:
+            raise ValueError("'*' (every peer is a proxy) stands alone; name the proxies or write '*' only")
+        for proxy in proxies:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(proxy)  # strict: a typo'd network would otherwise trust nobody, silently
+            except ValueError as e:
+                raise ValueError(f"{proxy!r} is not an IP address or network ({e}): write e.g. 127.0.0.1, "
+                                 "::1 or 10.0.0.0/8") from e
+        return proxies
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:

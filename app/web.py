@@ -11,22 +11,32 @@ closed network.
 
 Responses of `GZIP_MIN_BYTES` or more go gzipped to clients that accept it. CORS headers are
 sent only to the origins `Settings.cors_origins` names; none when it is empty (same origin).
+
+Every request passes, outermost first: uvicorn's ProxyHeadersMiddleware (the client's address
+from X-Forwarded-For, only when the peer is one of `Settings.trusted_proxies`), CORS, the rate
+limits and the body size limit (app/ratelimit.py), `AllowedMethods`, gzip, then the routes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from starlette.datastructures import MutableHeaders
 from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Match
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from .ratelimit import BodySizeLimitMiddleware, Limiter, RateLimitMiddleware, Rule, document, rules
 from .routes import make_router
 from .schemas import Capabilities
 from .settings import Settings
@@ -41,6 +51,8 @@ DEMO_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-sr
 # gzip on a shop's network, while the FAQ listing (tens of KB) and the scripts shrink 3-5x.
 GZIP_MIN_BYTES = 4096
 GZIP_LEVEL = 6  # Starlette's default 9 costs more CPU for a few per cent less
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what a 405's Allow may name
+ALLOW_CACHE_SIZE = 1024
 
 # The widget's URL is fixed in the shops' pages, so a browser must not keep an old widget.js
 # after an upgrade: it asks every time, and the ETag makes the answer a body-less 304.
@@ -105,11 +117,82 @@ def add_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     if app.openapi_url:
         _offline_docs(app, app.openapi_url)
+    # Each added wraps the ones before: the last is outermost.
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(AllowedMethods, routes=app.router.routes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    limited = rules({"search": settings.rate_limit_search, "suggest": settings.rate_limit_suggest,
+                     "feedback": settings.rate_limit_feedback})
+    if limited:
+        app.add_middleware(RateLimitMiddleware, rules=limited, limiter=Limiter(settings.rate_limit_storage))
+    _document_limits(app, limited, settings.max_body_bytes)
     if settings.cors_origins:
-        # Outermost, so that a preflight is answered before anything else runs.
+        # Before the limits, so that a preflight is answered without being counted, and a 429
+        # or 413 carries the headers that let the widget read it.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], expose_headers=["Server-Timing"], max_age=600)
+    if settings.trusted_proxies:
+        # Outermost: everything after it, the limits first, sees the shopper's address. Without
+        # trusted proxies X-Forwarded-For is not read at all, so a client cannot forge one.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+
+
+class AllowedMethods:
+    """405 answers whose Allow header names every method the path serves.
+
+    The router answers a method that no route of a path serves with the first such route's
+    methods alone (`OPTIONS /v1/search`: `Allow: GET`, though POST is served too). On a 405 this
+    asks every route, as the router does (`matches`), which methods it takes for the path, and
+    sets Allow to them all, remembered by path. Other responses pass as they are.
+    """
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes  # the app's own list: routes added after this are seen too
+        self._allow: dict[str, str | None] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        # As it arrives: routing rewrites the scope's path and root_path on the way in.
+        path, root_path = scope["path"], scope.get("root_path", "")
+
+        async def sender(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                allow = self.allow(path, root_path)
+                if allow is not None:
+                    MutableHeaders(scope=message)["allow"] = allow
+            await send(message)
+
+        await self.app(scope, receive, sender)
+
+    def allow(self, path: str, root_path: str = "") -> str | None:
+        """The Allow header for `path`; None when no route or a route there takes any method (a
+        mount, which answers for itself)."""
+        if path not in self._allow:
+            served = [m for m in METHODS if any(route.matches(_probe(path, root_path, m))[0] is Match.FULL
+                                                for route in self.routes)]
+            if len(self._allow) >= ALLOW_CACHE_SIZE:
+                self._allow.clear()  # paths with ids in them are endless; a 405 is rare
+            self._allow[path] = ", ".join(served) if 0 < len(served) < len(METHODS) else None
+        return self._allow[path]
+
+
+def _probe(path: str, root_path: str, method: str) -> Scope:
+    return {"type": "http", "path": path, "root_path": root_path, "method": method, "headers": [],
+            "query_string": b""}
+
+
+def _document_limits(app: FastAPI, limited: dict[str, Rule], max_body_bytes: int) -> None:
+    """The OpenAPI document with the 413 and 429 answers the middleware gives."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(build(), limited, max_body_bytes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _offline_docs(app: FastAPI, openapi_url: str) -> None:

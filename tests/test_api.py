@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 import app.__main__ as cli
 from app import schemas
+from app.logs import REQUEST_LOGGER, TEXT_FORMAT, TextLine
 from app.main import create_app
 from app.serving import load_engine
 from app.settings import Settings
@@ -104,9 +105,9 @@ def test_the_schema_check_catches_what_the_document_does_not_promise(client: Tes
 
 
 def test_each_search_is_logged_without_its_text(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="app.routes.search"):
+    with caplog.at_level(logging.INFO, logger=REQUEST_LOGGER):
         body = search(client, "GET", q="my order number is 12345, where is it?")
-    lines = [r.getMessage() for r in caplog.records if r.name == "app.routes.search"]
+    lines = [TextLine(TEXT_FORMAT).format(r) for r in caplog.records if r.name == REQUEST_LOGGER]
     assert len(lines) == 1 and body["query_id"] in lines[0]
     assert f"decision={body['decision']}" in lines[0]
     assert "12345" not in lines[0] and "order" not in lines[0]
@@ -293,7 +294,7 @@ def test_settings_refuse_a_clarify_threshold_above_answer() -> None:
 def test_cli_passes_overrides_to_uvicorn(monkeypatch: pytest.MonkeyPatch, index_dir: Path) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append({"app": app, **kw}))
-    monkeypatch.setattr("logging.basicConfig", lambda **kw: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda level, fmt: None)
     argv = ["--host", "0.0.0.0", "--port", "9001", "--index", str(index_dir), "--encoder", "fake"]
     assert cli.main(argv) == 0
     (call,) = calls

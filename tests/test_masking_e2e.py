@@ -105,5 +105,5 @@ def test_personal_data_is_neither_stored_nor_logged(index_dir: Path, tmp_path: P
     files = sorted(p for p in data_dir.iterdir() if p.is_file())
     assert files and all(leaked(p.read_bytes().decode("utf-8", "replace"), LONG_SECRETS) == [] for p in files)
     # The output is there (a line a search), and holds none of it.
-    assert output.count(" search ") >= 2 * len(PERSONAL)
+    assert output.count(" /v1/search 200 ") >= 2 * len(PERSONAL)
     assert leaked(output, LONG_SECRETS) == []

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
 
 from ..deps import current_engine, current_storage
 from ..errors import ADMIN_RESPONSES, ERROR_RESPONSES
 from ..security import require_admin
-from ..storage.analytics import (
-    MAX_FEEDBACK_PAGE,
-    Analytics,
-    FeedbackPage,
-    build_analytics,
-    decode_cursor,
-    feedback_page,
-)
+from ..storage.analytics import MAX_FEEDBACK_PAGE, Analytics, FeedbackPage, build_analytics, feedback_page
 from . import make_router
 
 router = make_router(prefix="/v1/admin", tags=["admin"], responses={**ERROR_RESPONSES, **ADMIN_RESPONSES},
                      dependencies=[Depends(require_admin)])
 
-MAX_CURSOR_CHARS = 200
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _invalid(name: str, value: object, message: str) -> RequestValidationError:
@@ -48,28 +43,29 @@ def _utc(since: datetime | None) -> datetime | None:
         raise _invalid("since", since.isoformat(), "out of range in UTC") from e
 
 
+def _iso_8601(value: object) -> object:
+    # Pydantic would read a bare number as a Unix time; the schema promises an ISO 8601 string.
+    if isinstance(value, str) and not _DATE.match(value):
+        raise ValueError("write an ISO 8601 time, e.g. 2026-12-01 or 2026-12-01T09:00:00+09:00")
+    return value
+
+
 @router.get("/feedback", response_model=FeedbackPage)
 def export_feedback(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_FEEDBACK_PAGE, description="Most items on the page.")] = 100,
-    since: Annotated[datetime | None, Query(description="Only feedback created at or after this time "
-                                                        "(ISO 8601; UTC when it has no offset).")] = None,
-    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, pattern=r"^[A-Za-z0-9_-]+$",
-                                        description="The previous page's `next`.")] = None,
+    since: Annotated[datetime | None, BeforeValidator(_iso_8601),
+                     Query(description="Only feedback created at or after this time "
+                                       "(ISO 8601; UTC when it has no offset).")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="The previous page's `next`.")] = None,
 ) -> FeedbackPage:
     """Export stored feedback, oldest first, a page at a time.
 
-    Start without `cursor`; while a page's `next` is not null, ask again with `cursor=<next>` (and
-    the same `since`). Pages follow (`created_at`, `id`) order, so every row comes exactly once
-    even when many share a timestamp; rows stored meanwhile come on later pages.
+    Start without `after`; while a page's `next` is not null, ask again with `after=<next>` (and
+    the same `since`). Pages follow the order feedback was stored in, so every row comes exactly
+    once however many share a timestamp; rows stored meanwhile come on later pages.
     """
-    position = None
-    if cursor is not None:
-        try:
-            position = decode_cursor(cursor)
-        except ValueError as e:
-            raise _invalid("cursor", cursor, str(e)) from e
-    return feedback_page(current_storage(request).sessions, limit=limit, since=_utc(since), cursor=position)
+    return feedback_page(current_storage(request).sessions, limit=limit, since=_utc(since), after=after)
 
 
 @router.get("/analytics", response_model=Analytics)

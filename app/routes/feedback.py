@@ -13,6 +13,7 @@ from aurora_faq.masking import mask
 
 from ..deps import current_engine, current_storage
 from ..errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE
+from ..metrics import observe_feedback
 from ..schemas import FeedbackCreated, FeedbackRequest
 from ..storage.models import MAX_COMMENT_CHARS, Feedback, Search, utc_now
 from ..storage.search_log import written_by
@@ -58,6 +59,8 @@ def post_feedback(body: FeedbackRequest, request: Request) -> FeedbackCreated:
                                 created_at=utc_now())
             session.add(feedback)
             session.flush()
-            return FeedbackCreated(id=feedback.id)
+            created = FeedbackCreated(id=feedback.id)
     except IntegrityError as e:  # the search deleted (retention) since it was found
         raise StarletteHTTPException(404, f"no search with query_id {query_id!r}") from e
+    observe_feedback(body.helpful)  # once committed
+    return created

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import fastapi
 from fastapi import Request, Response
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from aurora_faq.engine import Engine, SearchResult
@@ -19,6 +18,7 @@ from aurora_faq.query import Query
 from ..batching import SearchAbandoned
 from ..deps import Searcher, current_served
 from ..errors import ERROR_RESPONSES
+from ..metrics import observe_search
 from ..schemas import IndexInfo, SearchHit, SearchRequest, SearchResponse
 from ..storage.search_log import SearchRecord, new_query_id
 from ..storage.service import Storage
@@ -70,15 +70,6 @@ async def _search_while_connected(request: Request, search: Searcher, query: Que
     return await task
 
 
-def _after(record: SearchRecord) -> None:
-    """Once the response is sent: one log line."""
-    # The query text stays out of the log: shoppers paste order numbers and addresses.
-    top = record.top_ids[0] if record.top_ids else None
-    logger.info("search %s lang=%s decision=%s top=%s confidence=%.3f chars=%d %.1f ms", record.query_id,
-                record.lang, record.decision, top, record.top_confidence or 0.0, len(record.query),
-                record.latency_ms)
-
-
 async def _search(request: Request, params: SearchRequest) -> Response:
     # Validated before looking for the engine: bad input is a 422 even without an index.
     query = params.to_query()
@@ -100,15 +91,19 @@ async def _search(request: Request, params: SearchRequest) -> Response:
         top_ids=[hit.entry.id for hit in result.hits],
         top_confidence=result.hits[0].confidence if result.hits else None,
         latency_ms=(time.perf_counter() - started) * 1000, index_version=engine.index.version)
-    # Off the shopper's wait: run once the response is sent.
     storage: Storage | None = request.app.state.storage
     if storage is not None and request.app.state.settings.search_log:
         # Queued before the response leaves (an append; masked and written on the log's thread),
         # so that feedback sent the moment the answer arrives finds its search.
         storage.log.add(record)
-    log = BackgroundTask(_after, record)
+    # The request's log line (app/logs.py) carries these; never the query text: shoppers paste
+    # order numbers and addresses.
+    request.state.log_fields = {"query_id": record.query_id, "lang": record.lang, "decision": record.decision,
+                                "top": record.top_ids[0] if record.top_ids else None,
+                                "confidence": record.top_confidence, "chars": len(record.query)}
+    observe_search(record.decision, record.lang)
     # Serialized here: a returned model would be validated a second time by FastAPI.
-    return Response(response.model_dump_json(), media_type="application/json", background=log)
+    return Response(response.model_dump_json(), media_type="application/json")
 
 
 @router.get("/search", response_model=SearchResponse)

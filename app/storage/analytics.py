@@ -16,9 +16,6 @@ data/faq.jsonl lines to paste, never applied:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -66,62 +63,38 @@ class FeedbackItem(BaseModel):
 
 
 class FeedbackPage(BaseModel):
-    """Feedback oldest first, in (`created_at`, `id`) order; `next` continues after the last item."""
+    """Feedback oldest first, in `id` order (the order it was stored); `next` continues after the last item."""
 
     items: list[FeedbackItem] = Field(max_length=MAX_FEEDBACK_PAGE)
-    next: str | None = Field(description="Pass as `cursor` (with the same `since`) for the next page; null when "
+    next: int | None = Field(description="Pass as `after` (with the same `since`) for the next page; null when "
                                          "this page holds the last stored row. Rows stored later appear after it.")
 
 
-def encode_cursor(created_at: datetime, row_id: int) -> str:
-    """The position after one row, as an opaque URL-safe token."""
-    raw = json.dumps([created_at.astimezone(UTC).isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """The (created_at, id) an `encode_cursor` token holds.
-
-    Raises:
-        ValueError: `cursor` is not one `encode_cursor` made.
-    """
-    try:
-        stamp, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        created_at = datetime.fromisoformat(stamp)
-        if created_at.tzinfo is None or type(row_id) is not int or not 0 <= row_id < 2**63:
-            raise ValueError(cursor)
-        return created_at.astimezone(UTC), row_id
-    except (binascii.Error, TypeError, ValueError, OverflowError) as e:
-        raise ValueError("not a cursor this service gave: pass a page's `next` as it came") from e
-
-
 def feedback_page(sessions: sessionmaker[Session], *, limit: int, since: datetime | None = None,
-                  cursor: tuple[datetime, int] | None = None) -> FeedbackPage:
+                  after: int | None = None) -> FeedbackPage:
     """One page of stored feedback.
 
-    Keyset paging on (`created_at`, `id`): the id orders rows of one timestamp, so a page ends
-    between any two rows, and no row is skipped or repeated however many share a time.
+    Keyset paging on the id, which orders rows as they were stored: a page ends between any two
+    rows, and no row is skipped or repeated however many share a time.
 
     Args:
         sessions: the session factory.
         limit: the most rows on the page.
         since: only rows created at or after this (UTC).
-        cursor: `decode_cursor` of the previous page's `next`.
+        after: the previous page's `next`: only rows stored after that one.
     """
     stmt = (select(Feedback, Search.query, Search.lang)
             .outerjoin(Search, Search.query_id == Feedback.query_id)
-            .order_by(Feedback.created_at, Feedback.id).limit(limit + 1))
+            .order_by(Feedback.id).limit(limit + 1))
     if since is not None:
         stmt = stmt.where(Feedback.created_at >= since)
-    if cursor is not None:
-        at, row_id = cursor
-        stmt = stmt.where(or_(Feedback.created_at > at, and_(Feedback.created_at == at, Feedback.id > row_id)))
+    if after is not None:
+        stmt = stmt.where(Feedback.id > after)
     with sessions() as session:
         rows = session.execute(stmt).all()
     items = [FeedbackItem(id=f.id, query_id=f.query_id, answer_id=f.answer_id, helpful=f.helpful, comment=f.comment,
                           created_at=f.created_at, query=query, lang=lang) for f, query, lang in rows[:limit]]
-    last = items[-1] if len(rows) > limit else None
-    return FeedbackPage(items=items, next=None if last is None else encode_cursor(last.created_at, last.id))
+    return FeedbackPage(items=items, next=items[-1].id if len(rows) > limit else None)
 
 
 # -- /v1/admin/analytics -------------------------------------------------------------------------
