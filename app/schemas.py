@@ -74,7 +74,7 @@ class IndexInfo(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    query_id: str = Field(description="Unique id of this request (UUID4, hex), for logs and feedback.")
+    query_id: str = Field(description="Unique id of this search (32 hex digits, time-ordered), for logs and feedback.")
     query: str
     lang: Lang
     decision: Decision = Field(description="`answer`: show the first result; `clarify`: offer the results "

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from aurora_faq.masking import mask
@@ -70,10 +71,14 @@ class SearchRecord:
     index_version: str
     created_at: datetime = field(default_factory=utc_now)
 
+    def to_values(self) -> dict[str, object]:
+        """The row's columns, the query masked."""
+        return {"query_id": self.query_id, "query": mask(self.query), "lang": self.lang, "decision": self.decision,
+                "top_ids": self.top_ids, "top_confidence": self.top_confidence, "latency_ms": self.latency_ms,
+                "created_at": self.created_at, "index_version": self.index_version}
+
     def to_row(self) -> Search:
-        return Search(query_id=self.query_id, query=mask(self.query), lang=self.lang, decision=self.decision,
-                      top_ids=self.top_ids, top_confidence=self.top_confidence, latency_ms=self.latency_ms,
-                      created_at=self.created_at, index_version=self.index_version)
+        return Search(**self.to_values())
 
 
 class SearchLog:
@@ -159,8 +164,9 @@ class SearchLog:
 
     def _write(self, batch: list[SearchRecord]) -> None:
         try:
+            # One executemany, not ORM objects: a fifth of the CPU, taken from the searches' GIL.
             with self._sessions.begin() as session:
-                session.add_all(record.to_row() for record in batch)
+                session.execute(insert(Search), [record.to_values() for record in batch])
             self.written += len(batch)
         except Exception:  # the log must outlive any database trouble
             self.failed += len(batch)
