@@ -36,6 +36,7 @@ from app.settings import Settings  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from aurora_faq.query import Query  # noqa: E402
 from aurora_faq.text import detect_lang  # noqa: E402
+from bench import servers  # noqa: E402
 from bench.servers import free_port  # noqa: E402
 from bench.table import machine, markdown  # noqa: E402
 from bench.workload import read_query_texts  # noqa: E402
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keystroke-ms", type=float, default=60.0)
     p.add_argument("--questions", type=int, default=40, help="questions each shopper types")
     args = p.parse_args(argv)
-    settings = Settings(index_path=args.index, encoder=args.encoder, cache_size=0, log_level="warning")
+    settings = Settings(index_path=args.index, encoder=args.encoder, cache_size=0, log_level="warning",
+                        **servers.UNLIMITED)
     engine = load_engine(settings)
     encoded: list[str] = []
     encode = engine.encode

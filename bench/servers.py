@@ -124,7 +124,8 @@ def memory(server: Server) -> dict[str, float]:
 
 # A load test asks from one address far more than a shopper's limit lets through; the limiter's
 # own cost is measured on its own (tests/test_security.py's note, README).
-NO_RATE_LIMITS = {"AURORA_RATE_LIMIT_SEARCH": "", "AURORA_RATE_LIMIT_SUGGEST": "", "AURORA_RATE_LIMIT_FEEDBACK": ""}
+UNLIMITED = {"rate_limit_search": "", "rate_limit_suggest": "", "rate_limit_feedback": ""}  # Settings fields
+NO_RATE_LIMITS = {f"AURORA_{name.upper()}": value for name, value in UNLIMITED.items()}  # the same, as variables
 
 
 def aurora(index: Path, encoder: str, python: str = sys.executable) -> Target:

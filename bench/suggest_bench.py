@@ -46,7 +46,7 @@ from aurora_faq.encoders import FakeEncoder  # noqa: E402
 from aurora_faq.faq import Entry, parse_faq, read_faq, read_queries  # noqa: E402
 from aurora_faq.suggest import Suggester  # noqa: E402
 from aurora_faq.text import default_tokenizer  # noqa: E402
-from bench import synth_faq  # noqa: E402
+from bench import servers, synth_faq  # noqa: E402
 from bench.asgi import get  # noqa: E402
 from bench.table import machine, markdown  # noqa: E402
 
@@ -93,7 +93,7 @@ def suggest_ms(suggester: Suggester, typed: Sequence[str], rounds: int) -> tuple
 
 def service(index: Path) -> Any:
     """The app over `index`, as `python -m app` builds it."""
-    return create_app(Settings(index_path=index, encoder="fake"))
+    return create_app(Settings(index_path=index, encoder="fake", **servers.UNLIMITED))
 
 
 async def timed(app: Any, path: str, params: dict[str, str], headers: Sequence[tuple[bytes, bytes]] = ()

@@ -30,6 +30,7 @@ from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from aurora_faq.encoders import DEFAULT_ENCODER  # noqa: E402
 from aurora_faq.text import normalize  # noqa: E402
+from bench import servers  # noqa: E402
 from bench.asgi import get  # noqa: E402
 from bench.table import markdown  # noqa: E402
 from bench.workload import make_mixes, read_query_texts  # noqa: E402
@@ -48,7 +49,7 @@ def time_encode(encoder: Any, query: str) -> float:
 
 
 async def measure(index: Path, encoder: str, queries: list[str]) -> dict[str, list[float]]:
-    app = create_app(Settings(index_path=index, encoder=encoder))
+    app = create_app(Settings(index_path=index, encoder=encoder, **servers.UNLIMITED))
     out: dict[str, list[float]] = {"encode_ms": [], "fresh_ms": [], "repeat_ms": []}
     async with app.router.lifespan_context(app):
         engine = app.state.serving.current.engine

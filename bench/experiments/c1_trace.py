@@ -74,7 +74,7 @@ def serve(index: Path, encoder: str, port: int, out: Path) -> None:
         return response
 
     route._search = timed_search
-    inner = create_app(Settings(index_path=index, encoder=encoder, log_level="warning"))
+    inner = create_app(Settings(index_path=index, encoder=encoder, log_level="warning", **servers.UNLIMITED))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/search":
