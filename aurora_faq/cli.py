@@ -22,7 +22,7 @@ from .encoders import DEFAULT_ENCODER, make_encoder
 from .errors import AuroraError
 from .evaluation import engine_search, http_search, judge, report
 from .faq import read_queries
-from .report import table, write_markdown
+from .report import breakdown_table, checklist, table, write_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         print(f"decision thresholds (chosen at build): answer {thresholds.answer:.3f}, "
               f"clarify {thresholds.clarify:.3f}")
     print(table(rep))
+    print(f"\nby language and style:\n{breakdown_table(rep)}\n\njudging figures:\n{checklist(rep)}")
     if args.json:
         args.json.write_text(json.dumps(rep, indent=2, ensure_ascii=False))
     if args.report:

@@ -1,7 +1,9 @@
 """Retrieval metrics over a labelled query set, computed from what the search path returns.
 
 A `Judged` row per query holds what the engine said (ranked ids, top confidence, decision);
-`summarize` turns rows into the figures `scripts/evaluate.py` prints and writes.
+`summarize` turns rows into the figures `scripts/evaluate.py` prints and writes, overall, per
+language and per style (`LabelledQuery.style`, how the question is written), and `targets`
+checks them against the issue's judging figures.
 """
 
 from __future__ import annotations
@@ -23,6 +25,19 @@ from .query import Query
 
 RANK_DEPTH = 20
 SWEEP = tuple(round(x, 2) for x in np.arange(0.0, 1.0001, 0.05))
+# The styles of data/eval/aurora_queries.jsonl, in report order; a set may use others (listed after).
+STYLES = (
+    "polite", "casual", "keyword", "hiragana-only", "typos", "long-chat", "romaji", "half-width",
+    "mixed-ja-en", "english",
+    "near-miss",  # a shop question this FAQ does not answer that looks like one it does
+    "other-company",  # another company's service; in scope only where this FAQ covers it (Amazon Pay)
+    "off-topic",  # nothing to do with shopping
+)
+UNTAGGED = "untagged"
+# The issue's judging figures: top-1 per language and per style, and these.
+TOP1_PER_LANG, TOP1_PER_STYLE = 0.95, 0.85
+ANSWERED_MIN, WRONG_MAX = 0.90, 0.01
+REFUSED_MIN = {"near-miss": 0.90, "off-topic": 0.98}
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,8 @@ def summarize(rows: Sequence[Judged]) -> dict[str, Any]:
         # correct answers vs everything else, wrong answers to in-scope queries included
         "auroc_correct": auroc(correct, [j.confidence for j in rows if not j.top_correct]),
         "answered_rate": mean(j.decision == "answer" for j in ins),
+        # answered with an entry that does not answer it, as a share of in-scope queries
+        "wrong_answer_rate": mean(j.decision == "answer" and not j.top_correct for j in ins),
         # answered with the right entry: intent-detection "in-scope accuracy"
         "in_scope_accuracy": mean(j.decision == "answer" and j.top_correct for j in ins),
         "refused_rate": mean(j.decision != "answer" for j in outs),
@@ -163,18 +180,61 @@ def confusions(rows: Sequence[Judged], top: int = 15) -> list[tuple[str, str, in
     return [(g, p, n) for (g, p), n in c.most_common(top)]
 
 
+def by_style(rows: Sequence[Judged]) -> dict[str, dict[str, Any]]:
+    """`summarize` per style, in `STYLES` order; {} for a set with no styles.
+
+    Rows without a style are grouped as "untagged" when others have one, so every row counts.
+    """
+    present = {j.query.style for j in rows}
+    if present <= {""}:
+        return {}
+    order = [s for s in STYLES if s in present] + sorted(present - set(STYLES) - {""})
+    out = {s: summarize([j for j in rows if j.query.style == s]) for s in order}
+    if "" in present:
+        out[UNTAGGED] = summarize([j for j in rows if not j.query.style])
+    return out
+
+
+def _target(name: str, figures: dict[str, Any] | None, key: str, bound: float, at_most: bool = False,
+            count: str = "in_scope") -> dict[str, Any]:
+    value = figures.get(key) if figures else None
+    return {"name": name, "figure": key, "bound": bound, "at_most": at_most, "value": value,
+            "queries": figures[count] if figures else 0,
+            "met": None if value is None else (value <= bound if at_most else value >= bound)}
+
+
+def targets(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's judging figures checked on a `report`: `met` is None where the set has
+    nothing to measure (no in-scope queries in a language, no near misses)."""
+    styles: dict[str, dict[str, Any]] = rep.get("by_style", {})
+    out = [_target(f"top-1, {lang}", figures, "recall_at_1", TOP1_PER_LANG)
+           for lang, figures in rep["by_lang"].items() if figures["in_scope"]]
+    out += [_target(f"top-1, {style}", figures, "recall_at_1", TOP1_PER_STYLE)
+            for style, figures in styles.items() if figures["in_scope"]]
+    out += [_target("in-scope answered", rep, "answered_rate", ANSWERED_MIN),
+            _target("wrong answers (share of in-scope)", rep, "wrong_answer_rate", WRONG_MAX, at_most=True)]
+    out += [_target(f"{style} refused", styles.get(style), "refused_rate", bound, count="out_of_scope")
+            for style, bound in REFUSED_MIN.items()]
+    return out
+
+
 def report(rows: Sequence[Judged]) -> dict[str, Any]:
+    """Every figure: overall, `by_lang`, `by_style`, the sweep, reliability, confusions,
+    latency and the judging `targets`."""
     langs = sorted({j.query.lang for j in rows if j.query.lang})
     lat = np.array([j.latency_ms for j in rows if not j.gold_out]) if rows else np.zeros(1)
-    return {
+    rep = {
         **summarize(rows),
         "by_lang": {lang: summarize([j for j in rows if j.query.lang == lang]) for lang in langs},
+        "by_style": by_style(rows),
         "sweep": sweep(rows),
         "reliability": reliability(rows),
         "confusions": confusions(rows),
         "latency_ms": {"mean": float(lat.mean()), "p50": float(np.percentile(lat, 50)),
                        "p95": float(np.percentile(lat, 95))},
     }
+    rep["targets"] = targets(rep)
+    return rep
 
 
 Outcome = tuple[tuple[str, ...], float, str]  # ranked ids, top confidence, decision

@@ -178,19 +178,26 @@ class LabelledQuery:
     lang: str
     relevant: tuple[str, ...]
     grades: dict[str, int] = field(default_factory=dict)
+    # How it is written (polite, romaji, near-miss, ...): evaluation metadata for the per-style
+    # figures, never shown to the engine.
+    style: str = ""
 
 
 def read_queries(path: str | Path) -> list[LabelledQuery]:
-    """Load a labelled query set (`{"id","query","lang","relevant":[ids],"grades"?}` a line)."""
+    """Load a labelled query set (`{"id","query","lang","relevant":[ids],"grades"?,"style"?}` a line)."""
     out = []
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
+            style = obj.get("style", "")
+            if not isinstance(style, str):
+                raise TypeError(f"'style' must be a string, got {style!r}")
             out.append(LabelledQuery(id=str(obj.get("id", lineno)), query=obj["query"],
                                      lang=obj.get("lang", ""), relevant=tuple(map(str, obj["relevant"])),
-                                     grades={str(k): int(v) for k, v in obj.get("grades", {}).items()}))
+                                     grades={str(k): int(v) for k, v in obj.get("grades", {}).items()},
+                                     style=style.strip()))
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise FAQValidationError(str(path), [Problem(lineno, f"bad query line: {e}")]) from e
     return out

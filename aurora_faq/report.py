@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 KEYS = ("queries", "in_scope", "out_of_scope", "recall_at_1", "recall_at_5", "mrr", "ndcg_at_10",
-        "auroc", "answered_rate", "refused_rate", "answer_precision", "ece")
+        "auroc", "answered_rate", "wrong_answer_rate", "refused_rate", "answer_precision", "ece")
+# The headline figures, one row per language and per style: (key, column heading).
+BREAKDOWN = (("queries", "queries"), ("in_scope", "in scope"), ("recall_at_1", "top-1"),
+             ("answered_rate", "answered"), ("wrong_answer_rate", "wrong"),
+             ("out_of_scope", "out of scope"), ("refused_rate", "refused"))
 
 
 def _fmt(v: Any) -> str:
@@ -29,6 +33,38 @@ def table(rep: dict[str, Any]) -> str:
     if rep["confusions"]:
         lines.append("most confused (gold → answered instead: count):")
         lines.extend(f"  {g} → {p}: {n}" for g, p, n in rep["confusions"][:10])
+    return "\n".join(lines)
+
+
+def _breakdown_rows(rep: dict[str, Any]) -> list[list[str]]:
+    groups = [("all", rep)] + [(f"lang {k}", v) for k, v in rep["by_lang"].items()] + \
+        list(rep.get("by_style", {}).items())
+    return [[name] + [_fmt(figures.get(key)) for key, _ in BREAKDOWN] for name, figures in groups]
+
+
+def breakdown_table(rep: dict[str, Any], markdown: bool = False) -> str:
+    """The headline figures overall, per language and per style, as text or a Markdown table.
+
+    "wrong" is answered with an entry that does not answer it, as a share of in-scope queries;
+    "refused" is of the out-of-scope ones (clarify counts as refused).
+    """
+    head = ["group"] + [title for _, title in BREAKDOWN]
+    rows = _breakdown_rows(rep)
+    if markdown:
+        return "\n".join(["| " + " | ".join(head) + " |", "|---" * len(head) + "|"] +
+                          ["| " + " | ".join(r) + " |" for r in rows])
+    width = max(len(r[0]) for r in [head, *rows]) + 2
+    return "\n".join(f"{r[0]:<{width}}" + "".join(f"{c:>13}" for c in r[1:]) for r in [head, *rows])
+
+
+def checklist(rep: dict[str, Any]) -> str:
+    """The judging figures (`evaluation.targets`), one line each: measured value, met or not."""
+    lines = []
+    for t in rep["targets"]:
+        mark = {True: "[x]", False: "[ ]", None: "[-]"}[t["met"]]
+        verdict = {True: "met", False: "NOT MET", None: "nothing to measure"}[t["met"]]
+        lines.append(f"- {mark} {t['name']} {'≤' if t['at_most'] else '≥'} {t['bound']:.2f}: "
+                     f"{_fmt(t['value'])} over {t['queries']} queries, {verdict}")
     return "\n".join(lines)
 
 
@@ -64,7 +100,10 @@ def write_markdown(rep: dict[str, Any], out: Path, title: str) -> None:
     rel_rows = "\n".join(f"| {r['bin']:.1f}–{r['bin'] + 0.1:.1f} | {r['count']} | {r['confidence']:.3f} | "
                          f"{r['accuracy']:.3f} |" for r in rel)
     out.write_text(
-        f"# {title}\n\n```\n{table(rep)}\n```\n\n## Reliability\n\n![reliability]({png.name})\n\n"
+        f"# {title}\n\n```\n{table(rep)}\n```\n\n"
+        f"## By language and style\n\n{breakdown_table(rep, markdown=True)}\n\n"
+        f"## Judging figures\n\n{checklist(rep)}\n\n"
+        f"## Reliability\n\n![reliability]({png.name})\n\n"
         f"| confidence | queries | mean confidence | accuracy |\n|---|---|---|---|\n{rel_rows}\n\n"
         f"## Threshold sweep\n\n{sweep_table(rep)}\n",
         encoding="utf-8",

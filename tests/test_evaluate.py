@@ -1,10 +1,12 @@
-"""Evaluation metrics on hand-made judgements, `judge`, and scripts/evaluate.py end to end."""
+"""Evaluation metrics on hand-made judgements, the per-style figures and judging targets, `judge`,
+the shipped labelled set, and scripts/evaluate.py end to end."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -13,16 +15,30 @@ from typing import Any
 import pytest
 
 from aurora_faq.engine import Decision, SearchResult
-from aurora_faq.evaluation import Judged, at_threshold, auroc, choose_threshold, judge, ndcg_at_10, report, summarize
-from aurora_faq.faq import LabelledQuery
+from aurora_faq.evaluation import (
+    STYLES,
+    Judged,
+    at_threshold,
+    auroc,
+    choose_threshold,
+    engine_search,
+    judge,
+    ndcg_at_10,
+    report,
+    summarize,
+)
+from aurora_faq.faq import LabelledQuery, read_faq, read_queries
+from aurora_faq.query import Query
 
+REPO = Path(__file__).resolve().parents[1]
 METRICS = {"queries", "in_scope", "out_of_scope", "recall_at_1", "recall_at_5", "mrr", "ndcg_at_10", "auroc",
-           "answered_rate", "refused_rate"}
+           "answered_rate", "wrong_answer_rate", "refused_rate"}
 
 
 def judged(qid: str, lang: str, relevant: tuple[str, ...], ranked: tuple[str, ...], conf: float,
-           decision: str, gold_out: bool = False, grades: dict[str, int] | None = None) -> Judged:
-    query = LabelledQuery(qid, f"query {qid}", lang, relevant, grades or {})
+           decision: str, gold_out: bool = False, grades: dict[str, int] | None = None,
+           style: str = "") -> Judged:
+    query = LabelledQuery(qid, f"query {qid}", lang, relevant, grades or {}, style)
     return Judged(query, ranked, conf, decision, latency_ms=1.0, gold_out=gold_out)
 
 
@@ -47,6 +63,7 @@ def test_summary_by_hand(rows: list[Judged]) -> None:
     assert s["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 6 + 0) / 4)
     assert s["ndcg_at_10"] == pytest.approx((1 + 1 / math.log2(3) + 1 / math.log2(7) + 0) / 4)
     assert s["answered_rate"] == pytest.approx(2 / 4)
+    assert s["wrong_answer_rate"] == pytest.approx(1 / 4)  # q2 answered with "a"
     assert s["refused_rate"] == pytest.approx(2 / 3)
     # Correct answers (q1 at .9) against out-of-scope and gold-out (.9 tie, .1, .2); q2-q4 are neither.
     assert s["auroc"] == pytest.approx((0.5 + 1 + 1) / 3)
@@ -65,6 +82,54 @@ def test_report_splits_by_language(rows: list[Judged]) -> None:
     assert ja["mrr"] == pytest.approx(1 / 12)
     assert ja["auroc"] is None  # no correct answer to rank
     assert rep["confusions"] == [("b", "a", 1), ("c", "a", 1), ("d", "a", 1)]
+
+
+def test_report_splits_by_style_in_style_order() -> None:
+    rows = [
+        judged("r1", "ja", ("a",), ("b", "a"), 0.9, "answer", style="romaji"),  # answered, wrong entry
+        judged("r2", "ja", ("a",), ("a", "b"), 0.9, "answer", style="romaji"),
+        judged("p1", "ja", ("a",), ("a", "b"), 0.3, "clarify", style="polite"),  # right, not answered
+        judged("n1", "en", (), ("a",), 0.8, "answer", style="near-miss"),
+        judged("n2", "en", (), ("a",), 0.1, "no_answer", style="near-miss"),
+        judged("x1", "en", (), ("a",), 0.1, "clarify", style="a-new-style"),
+    ]
+    styles = report(rows)["by_style"]
+    assert list(styles) == ["polite", "romaji", "near-miss", "a-new-style"]  # STYLES' order, others after
+    romaji, polite, near = styles["romaji"], styles["polite"], styles["near-miss"]
+    assert (romaji["in_scope"], romaji["recall_at_1"], romaji["answered_rate"], romaji["wrong_answer_rate"]) == \
+        (2, 0.5, 1.0, 0.5)
+    assert (polite["recall_at_1"], polite["answered_rate"], polite["wrong_answer_rate"]) == (1.0, 0.0, 0.0)
+    assert (near["in_scope"], near["out_of_scope"], near["recall_at_1"], near["refused_rate"]) == (0, 2, None, 0.5)
+    assert styles["a-new-style"]["refused_rate"] == 1.0  # clarify is not an answer
+
+
+def test_untagged_rows_are_grouped_only_beside_tagged_ones(rows: list[Judged]) -> None:
+    assert report(rows)["by_style"] == {}  # a set with no styles (the shared public sets)
+    styles = report([*rows, judged("s", "en", (), ("a",), 0.1, "no_answer", style="off-topic")])["by_style"]
+    assert list(styles) == ["off-topic", "untagged"]
+    assert styles["untagged"]["queries"] == len(rows)
+
+
+def test_targets_check_the_issue_figures() -> None:
+    rows = [judged(f"e{i}", "en", ("a",), ("a",), 0.9, "answer", style="english") for i in range(19)]
+    rows.append(judged("e19", "en", ("a",), ("b", "a"), 0.9, "answer", style="english"))  # the one wrong answer
+    rows += [judged("j1", "ja", ("a",), ("a",), 0.3, "clarify", style="romaji"),
+             judged("j2", "ja", ("a",), ("b",), 0.2, "no_answer", style="romaji")]
+    rows += [judged(f"n{i}", "ja", (), ("a",), 0.1, "no_answer", style="near-miss") for i in range(9)]
+    rows.append(judged("n9", "ja", (), ("a",), 0.9, "answer", style="near-miss"))
+
+    got = {t["name"]: (t["value"], t["met"], t["queries"]) for t in report(rows)["targets"]}
+
+    assert got == {
+        "top-1, en": (0.95, True, 20),  # on the bound counts as met
+        "top-1, ja": (0.5, False, 2),
+        "top-1, english": (0.95, True, 20),
+        "top-1, romaji": (0.5, False, 2),
+        "in-scope answered": (pytest.approx(20 / 22), True, 22),
+        "wrong answers (share of in-scope)": (pytest.approx(1 / 22), False, 22),
+        "near-miss refused": (0.9, True, 10),
+        "off-topic refused": (None, None, 0),  # none in the set: nothing to measure
+    }
 
 
 def test_ndcg_uses_grades() -> None:
@@ -128,18 +193,64 @@ def test_judge_batches_and_asks_gold_out_only_for_in_scope_queries() -> None:
     assert sum(j.in_scope for j in rows) == 4
 
 
+class Recorder:
+    """Stands in for the engine: records what `engine_search` asks, answers clarify."""
+
+    def __init__(self) -> None:
+        self.asked: list[Query] = []
+        self.exclude: object = None
+
+    def search_many(self, queries: list[Query], exclude: object = None) -> list[SearchResult]:
+        self.asked.extend(queries)
+        self.exclude = exclude
+        return [SearchResult(q.text, q.lang, Decision.CLARIFY, [], None) for q in queries]
+
+
+# -- the shipped labelled set -----------------------------------------------------------------
+
+def test_shipped_queries_tag_every_line_with_a_known_style() -> None:
+    """The issue's minimum counts of each kind, and in-scope payment-service questions among
+    the other companies'."""
+    ids = {e.id for e in read_faq(REPO / "data" / "faq.jsonl")[0]}
+    queries = read_queries(REPO / "data" / "eval" / "aurora_queries.jsonl")
+    assert {q.style for q in queries} == set(STYLES)
+    count = Counter(q.style for q in queries)
+    assert count["romaji"] >= 12 and count["off-topic"] >= 10
+    assert all(count[s] >= 6 for s in STYLES), count
+    for style in ("near-miss", "other-company"):
+        of_style = [q for q in queries if q.style == style]
+        assert sum(not q.relevant for q in of_style) >= 24, style
+        assert {q.lang for q in of_style} == {"ja", "en"}, style
+    assert {r for q in queries if q.style == "other-company" for r in q.relevant} >= {"amazon-pay-failed"}
+    assert not any(q.relevant for q in queries if q.style in ("near-miss", "off-topic"))
+    assert {r for q in queries for r in q.relevant} <= ids
+
+
+def test_style_is_not_shown_to_the_engine() -> None:
+    rec = Recorder()
+    same = [LabelledQuery("a", "coupon", "en", ("x",), style="romaji"),
+            LabelledQuery("b", "coupon", "en", ("x",), style="near-miss"),
+            LabelledQuery("c", "coupon", "en", ("x",))]
+    engine_search(rec)(same, False)  # type: ignore[arg-type]
+    assert rec.asked[0] == rec.asked[1] == rec.asked[2]
+
+
 # -- scripts/evaluate.py end to end -----------------------------------------------------------
 
 EVAL_QUERIES = [
-    {"id": "en-1", "query": "how can I cancel my order", "lang": "en", "relevant": ["cancel-order"]},
-    {"id": "en-2", "query": "when does my package arrive", "lang": "en", "relevant": ["delivery-time"]},
-    {"id": "en-3", "query": "where is my tracking number", "lang": "en", "relevant": ["tracking"]},
-    {"id": "en-4", "query": "what is the capital of France", "lang": "en", "relevant": []},
-    {"id": "ja-1", "query": "注文をキャンセルしたいです", "lang": "ja", "relevant": ["cancel-order"]},
-    {"id": "ja-2", "query": "クーポンはどう使う", "lang": "ja", "relevant": ["coupon-how-to"]},
-    {"id": "ja-3", "query": "ラッピングできますか", "lang": "ja", "relevant": ["gift-wrap"]},
-    {"id": "ja-4", "query": "明日の天気を教えて", "lang": "ja", "relevant": []},
-    {"id": "ja-5", "query": "好きな映画は？", "lang": "ja", "relevant": []},
+    {"id": "en-1", "query": "how can I cancel my order", "lang": "en", "relevant": ["cancel-order"],
+     "style": "english"},
+    {"id": "en-2", "query": "when does my package arrive", "lang": "en", "relevant": ["delivery-time"],
+     "style": "english"},
+    {"id": "en-3", "query": "where is my tracking number", "lang": "en", "relevant": ["tracking"],
+     "style": "english"},
+    {"id": "en-4", "query": "what is the capital of France", "lang": "en", "relevant": [], "style": "off-topic"},
+    {"id": "ja-1", "query": "注文をキャンセルしたいです", "lang": "ja", "relevant": ["cancel-order"],
+     "style": "polite"},
+    {"id": "ja-2", "query": "クーポンはどう使う", "lang": "ja", "relevant": ["coupon-how-to"], "style": "casual"},
+    {"id": "ja-3", "query": "ラッピングできますか", "lang": "ja", "relevant": ["gift-wrap"], "style": "polite"},
+    {"id": "ja-4", "query": "明日の天気を教えて", "lang": "ja", "relevant": [], "style": "off-topic"},
+    {"id": "ja-5", "query": "好きな映画は？", "lang": "ja", "relevant": [], "style": "off-topic"},
 ]
 
 
@@ -168,9 +279,25 @@ def test_evaluate_cli_writes_json_and_a_report(evaluate_cli: ModuleType, tiny_fa
         assert 0.0 <= rep[key] <= 1.0, key
     assert rep["recall_at_5"] >= rep["recall_at_1"]
     assert rep["recall_at_5"] == 1.0  # six entries: every gold entry is among the top five or six
-    # The console table is printed; the report points at a PNG that exists beside it.
-    assert "recall_at_1" in capsys.readouterr().out
+    assert list(rep["by_style"]) == ["polite", "casual", "english", "off-topic"]
+    polite = rep["by_style"]["polite"]
+    # Gold-out rows keep their style: two polite in scope, asked again hidden, are two more out of scope.
+    assert (polite["queries"], polite["in_scope"], polite["out_of_scope"]) == (4, 2, 2)
+    assert METRICS <= set(polite)
+    names = [t["name"] for t in rep["targets"]]
+    assert names[:2] == ["top-1, en", "top-1, ja"]
+    assert {"top-1, polite", "near-miss refused", "off-topic refused"} <= set(names)
+    # The console shows the tables and the checklist; the report too, and points at a PNG beside it.
+    out = capsys.readouterr().out
+    assert "recall_at_1" in out
+    assert re.search(r"^polite +4 +2 ", out, re.M)
+    assert re.search(r"^- \[-\] near-miss refused ≥ 0\.90: — over 0 queries, nothing to measure$", out, re.M)
+    off_topic = next(t for t in rep["targets"] if t["name"] == "off-topic refused")
+    verdict = "met" if off_topic["met"] else "NOT MET"
+    assert f"off-topic refused ≥ 0.98: {off_topic['value']:.3f} over 3 queries, {verdict}" in out
     markdown = out_md.read_text(encoding="utf-8")
+    assert re.search(r"^\| polite \| 4 \| 2 \| ", markdown, re.M)
+    assert "## Judging figures\n\n- [" in markdown
     (png,) = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown)
     assert (out_md.parent / png).read_bytes().startswith(b"\x89PNG")
     assert list((tmp_path / "cache").iterdir())  # the embedding cache went where it was told
@@ -189,18 +316,7 @@ def test_evaluate_cli_fails_cleanly_on_a_bad_faq(evaluate_cli: ModuleType, tmp_p
 
 
 def test_a_query_the_api_would_refuse_counts_as_no_answer() -> None:
-    from aurora_faq.evaluation import RANK_DEPTH, engine_search
-    from aurora_faq.query import Query
-
-    class Recorder:
-        def __init__(self) -> None:
-            self.asked: list[Query] = []
-            self.exclude: object = None
-
-        def search_many(self, queries: list[Query], exclude: object = None) -> list[SearchResult]:
-            self.asked.extend(queries)
-            self.exclude = exclude
-            return [SearchResult(q.text, q.lang, Decision.CLARIFY, [], None) for q in queries]
+    from aurora_faq.evaluation import RANK_DEPTH
 
     rec = Recorder()
     batch = [LabelledQuery("e", "   ", "en", ("a",)), LabelledQuery("f", "coupon", "en", ("a",)),

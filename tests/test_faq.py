@@ -155,20 +155,22 @@ def test_line_separator_inside_a_json_string_is_not_a_line_break(tmp_path: Path,
     assert entries[0].answer["en"] == "First line\u2028second line"
 
 
-def test_read_queries_parses_labels_and_grades(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
+def test_read_queries_parses_labels_grades_and_style(tmp_path: Path, write_jsonl: WriteJsonl) -> None:
     path = write_jsonl(tmp_path / "q.jsonl", [
-        {"id": "q1", "query": "送料は？", "lang": "ja", "relevant": ["a", 2], "grades": {"a": 2, "2": "1"}},
+        {"id": "q1", "query": "送料は？", "lang": "ja", "relevant": ["a", 2], "grades": {"a": 2, "2": "1"},
+         "style": " near-miss "},
         {"query": "weather?", "lang": "en", "relevant": []},
     ])
     first, second = read_queries(path)
-    assert (first.id, first.query, first.lang, first.relevant, first.grades) == \
-        ("q1", "送料は？", "ja", ("a", "2"), {"a": 2, "2": 1})
-    assert (second.id, second.relevant) == ("2", ())
+    assert (first.id, first.query, first.lang, first.relevant, first.grades, first.style) == \
+        ("q1", "送料は？", "ja", ("a", "2"), {"a": 2, "2": 1}, "near-miss")
+    assert (second.id, second.relevant, second.style) == ("2", (), "")  # style is optional
 
 
-def test_read_queries_names_the_bad_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", ['{"query": "no labels"}', '{"query": "q", "relevant": [], "style": ["romaji"]}'])
+def test_read_queries_names_the_bad_line(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "q.jsonl"
-    path.write_text('{"query": "ok", "relevant": []}\n{"query": "no labels"}\n', encoding="utf-8")
+    path.write_text('{"query": "ok", "relevant": []}\n' + bad + "\n", encoding="utf-8")
     with pytest.raises(FAQValidationError) as info:
         read_queries(path)
     assert [p.line for p in info.value.problems] == [2]

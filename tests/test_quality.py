@@ -19,7 +19,7 @@ from aurora_faq.build import build_engine, build_index
 from aurora_faq.encoders import DEFAULT_ENCODER, Encoder, make_encoder
 from aurora_faq.engine import Engine
 from aurora_faq.evaluation import engine_search, judge, summarize
-from aurora_faq.faq import read_queries
+from aurora_faq.faq import LabelledQuery, read_queries
 from aurora_faq.query import Query
 
 pytestmark = pytest.mark.model
@@ -27,6 +27,13 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[1]
 FAQ = ROOT / "data" / "faq.jsonl"
 QUERIES = ROOT / "data" / "eval" / "aurora_queries.jsonl"
+# Issue 3's questions, which these floors guard; the shopper-style ones added for issue 16
+# (romaji, near misses, other companies' services, ...) are judged by aurora-evaluate's checklist.
+ISSUE_3 = ("ja-", "en-", "oos-")
+
+
+def issue_3_queries() -> list[LabelledQuery]:
+    return [q for q in read_queries(QUERIES) if q.id.startswith(ISSUE_3)]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +59,7 @@ def client(index_dir: Path, encoder: Encoder) -> Iterator[TestClient]:
 def figures(client: TestClient) -> dict[str, dict[str, float]]:
     """Summary per language of the labelled set, through the running app's engine."""
     engine: Engine = client.app.state.serving.current.engine  # type: ignore[attr-defined]
-    rows = judge(read_queries(QUERIES), engine_search(engine))
+    rows = judge(issue_3_queries(), engine_search(engine))
     return {lang: summarize([r for r in rows if r.query.lang == lang]) for lang in ("ja", "en")}
 
 
@@ -103,7 +110,7 @@ def test_japanese_question_finds_an_english_only_entry(encoder: Encoder, tmp_pat
     path = tmp_path / "faq_en.jsonl"
     path.write_text("\n".join(json.dumps(e, ensure_ascii=False) for e in english_only), encoding="utf-8")
     engine = build_engine(path, encoder, cache_dir=None)
-    ja = [q for q in read_queries(QUERIES) if q.lang == "ja"]
+    ja = [q for q in issue_3_queries() if q.lang == "ja"]
     figures = summarize(judge(ja, engine_search(engine)))
     assert figures["recall_at_1"] >= 0.80
     result = engine.search(Query.of("注文をキャンセルできますか"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -302,7 +303,11 @@ def run_body_limit(body: Streamed, max_bytes: int) -> tuple[list[Message], list[
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/v1/search", "headers": [(b"transfer-encoding", b"chunked")]}
-    asyncio.run(BodySizeLimitMiddleware(app, max_bytes)(scope, body.receive, send))
+    # A thread of its own: the browser tests' Playwright may hold a running loop in this one.
+    runner = threading.Thread(target=lambda: asyncio.run(BodySizeLimitMiddleware(app, max_bytes)(scope, body.receive,
+                                                                                                 send)))
+    runner.start()
+    runner.join()
     return received, sent
 
 
