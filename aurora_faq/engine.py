@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import romaji
 from .calibration import features
 from .encoders import Encoder
 from .faq import Entry
@@ -98,6 +99,7 @@ class Engine:
         self.params = RetrievalParams.from_manifest(manifest["retrieval"])
         self._cache: OrderedDict[tuple[object, ...], SearchResult] = OrderedDict()
         self._cache_lock = threading.Lock()
+        romaji.load()  # every `Query.of` may consult its word list: loaded with the index, not on a search
 
     def search(self, query: Query) -> SearchResult:
         """Answer one shopper question (see `search_many`)."""
@@ -131,7 +133,7 @@ class Engine:
         Returns:
             One unit row per query.
         """
-        return self.encoder.encode_queries([q.normalized for q in queries])
+        return self.encoder.encode_queries([q.searched for q in queries])
 
     def answer(self, query: Query, vec: np.ndarray) -> SearchResult:
         """What `search` answers for a query whose vector `encode` made; cached likewise."""
@@ -157,7 +159,7 @@ class Engine:
         no_clf = None
         if self.index.classifier is not None and query.written not in self.index.phrase_langs:
             no_clf = np.zeros(len(self.index.entries))
-        ranking = rank(self.index, qvec, query.normalized, self.params, exclude_entries=hidden, clf_proba=no_clf)
+        ranking = rank(self.index, qvec, query.searched, self.params, exclude_entries=hidden, clf_proba=no_clf)
         order = ranking.order()
         # Calibrated per candidate, then made non-increasing down the ranking so confidence
         # is monotone in score: a lower-scored result never claims more than the one above.

@@ -2,6 +2,7 @@
 
 Every caller (the service's routes, the evaluator, the benchmarks) builds a `Query` with
 `Query.of`; the engine, the micro-batcher and the cache trust it and never check it again.
+Japanese typed in romaji gets its kana reading here (`romaji`): searched as Japanese, shown as typed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import QueryError
+from .romaji import romaji_reading
 from .text import LANGS, detect_lang, normalize
 
 MAX_QUERY_CHARS = 1000
@@ -22,11 +24,17 @@ K_RANGE = "{name} must be between 1 and {max_k}, got {k}"
 @dataclass(frozen=True)
 class Query:
     text: str  # as sent
-    normalized: str  # `text.normalize(text)`: what both the dense and the lexical side see
+    normalized: str  # `text.normalize(text)`
     lang: str  # the language to answer in: as asked, else the one it is written in
-    written: str  # the language it is written in (`text.detect_lang`)
+    written: str  # the language it is written in (`text.detect_lang`; ja for romaji)
     k: int = 3
     category: str | None = None
+    reading: str | None = None  # the kana reading of Japanese typed in romaji (`romaji.romaji_reading`)
+
+    @property
+    def searched(self) -> str:
+        """What both the dense and the lexical side see: romaji's kana reading, else `normalized`."""
+        return self.reading or self.normalized
 
     @classmethod
     def of(cls, text: str, k: int = 3, lang: str | None = None, category: str | None = None) -> Query:
@@ -49,8 +57,9 @@ class Query:
         if lang is not None and lang not in LANGS:
             raise QueryError("lang", "{name} must be one of {langs} (or omitted to detect it), got {lang!r}",
                              langs=", ".join(LANGS), lang=lang)
-        written = detect_lang(normalized)
-        return cls(text, normalized, lang or written, written, k, category)
+        reading = romaji_reading(normalized)
+        written = "ja" if reading is not None else detect_lang(normalized)
+        return cls(text, normalized, lang or written, written, k, category, reading)
 
     @property
     def cache_key(self) -> tuple[object, ...]:

@@ -95,6 +95,10 @@ class Tokenizer:
         text = normalize(text)
         return self._reading(self._words(text)) if _JA_CHARS.search(text) else text
 
+    def morphemes(self, text: str) -> list[tuple[str, Any]]:
+        """UniDic's morphemes of `text` as (surface, feature), through the one shared tagger."""
+        return self._words(text)
+
     def _words(self, text: str) -> list[tuple[str, Any]]:
         with self._lock:
             return [(w.surface, w.feature) for w in self._tagger(text)]

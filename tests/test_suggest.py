@@ -213,3 +213,10 @@ def test_the_benchmark_runs(index_dir: Path) -> None:
                          capture_output=True, text=True).stdout
     assert "GET /v1/suggest, whole app" in out
     assert "shop FAQ p50 <= 1 ms" in out
+
+
+@pytest.mark.parametrize("typed", ["henpin", "HENPIN", "ｈｅｎｐｉｎ"])
+def test_romaji_is_suggested_from_its_kana_reading(client: TestClient, typed: str) -> None:
+    body = client.get("/v1/suggest", params={"q": typed}).json()
+    assert body["query"] == typed and body["lang"] == "ja"
+    assert body["suggestions"][0]["id"] == "returns-and-exchanges"

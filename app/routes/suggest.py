@@ -22,7 +22,8 @@ async def suggest(params: Annotated[SuggestRequest, Query()], request: Request) 
     """Suggest FAQ questions for what the shopper has typed so far."""
     started = time.perf_counter()
     query = params.to_query()  # validated before the index is asked for: bad input is a 422 even without one
-    found = current_suggester(request).suggest(query.text, k=params.k, lang=query.lang)
+    # Romaji typed with the IME off is matched by its kana reading, as a search is.
+    found = current_suggester(request).suggest(query.reading or query.text, k=params.k, lang=query.lang)
     body = SuggestResponse(
         query=query.text,
         lang=query.lang,
