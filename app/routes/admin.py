@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
@@ -48,10 +49,19 @@ class SwapReport(BaseModel):
     replicas: str = Field(description="How the other workers and replicas learn of it.")
 
 
-def _report(swap: Swap, follower: Follower | None, poll_seconds: float) -> SwapReport:
+def _swap(request: Request, refused: str, do: Callable[[Serving], Swap]) -> SwapReport:
+    """Run a reload or rollback; a refusal is a 409 that starts with `refused`."""
+    serving: Serving = request.app.state.serving
+    try:
+        swap = do(serving)
+    except IndexRefused as e:
+        raise StarletteHTTPException(409, f"{refused}: {e}") from e
+    request.app.state.index_error = None
+    follower: Follower | None = request.app.state.follower
     if follower is not None:
         follower.note(swap)
-        replicas = f"recorded in the database: other processes on it follow within {poll_seconds:g} s"
+        poll = serving.settings.reload_poll_seconds
+        replicas = f"recorded in the database: other processes on it follow within {poll:g} s"
     else:
         replicas = "no storage: only this process changed"
     gate = Gate.model_validate(swap.gate) if swap.gate is not None else None
@@ -63,21 +73,10 @@ def _report(swap: Swap, follower: Follower | None, poll_seconds: float) -> SwapR
 @router.post("/reload", response_model=SwapReport, responses=REFUSED_RESPONSE)
 def reload(request: Request) -> SwapReport:
     """Load the index at the configured path, check it and serve it; requests in flight finish on the old one."""
-    serving: Serving = request.app.state.serving
-    try:
-        swap = serving.reload()
-    except IndexRefused as e:
-        raise StarletteHTTPException(409, f"index refused, the previous one still serves: {e}") from e
-    request.app.state.index_error = None
-    return _report(swap, request.app.state.follower, serving.settings.reload_poll_seconds)
+    return _swap(request, "index refused, the previous one still serves", lambda serving: serving.reload())
 
 
 @router.post("/rollback", response_model=SwapReport, responses=REFUSED_RESPONSE)
 def rollback(request: Request) -> SwapReport:
     """Serve the index served before the last reload again."""
-    serving: Serving = request.app.state.serving
-    try:
-        swap = serving.rollback()
-    except IndexRefused as e:
-        raise StarletteHTTPException(409, f"rollback refused: {e}") from e
-    return _report(swap, request.app.state.follower, serving.settings.reload_poll_seconds)
+    return _swap(request, "rollback refused", lambda serving: serving.rollback())
