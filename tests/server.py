@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,17 +61,26 @@ def serve(index: Path, log_dir: Path, *, encoder: str = "fake", env: Mapping[str
     with open(log, "wb") as out:
         full_env = {**clean_env(), "AURORA_DATA_DIR": str(log_dir / "data"), **(env or {})}
         process = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    with supervised(process, lambda: ready(base), log, "the service", timeout_s):
+        yield Server(base, process, log)
+
+
+@contextmanager
+def supervised(process: subprocess.Popen[bytes], is_ready: Callable[[], bool], log: Path, what: str,
+               timeout_s: float) -> Iterator[None]:
+    """Wait until `is_ready()` (failing with the tail of `log` if `process` exits or time runs
+    out), then stop `process` at exit: SIGTERM, then SIGKILL."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not is_ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n{log.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
         try:
-            deadline = time.monotonic() + timeout_s
-            while not ready(base):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the service did not start:\n{log.read_text(errors='replace')[-4000:]}")
-                time.sleep(0.05)
-            yield Server(base, process, log)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

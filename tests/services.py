@@ -29,7 +29,7 @@ from psycopg import sql
 from sqlalchemy import Row, select
 
 from app.storage.database import database_url, make_engine
-from tests.server import free_port
+from tests.server import free_port, supervised
 
 SUPERUSER = "aurora"
 DATABASE = "aurora"
@@ -168,20 +168,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--dir", str(root)]
     with open(root / "redis.log", "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _redis_answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start:\n{(root / 'redis.log').read_text(errors='replace')}")
-            time.sleep(0.05)
+    with supervised(process, lambda: _redis_answers(port), root / "redis.log", "redis-server", START_TIMEOUT_S):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- what a server process stored, read from outside it --------------------------------------
