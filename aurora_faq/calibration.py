@@ -20,7 +20,8 @@ from .errors import IndexFormatError
 
 FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars",
             "known_words", "background", "over_background", "margin*background", "clf*background",
-            "margin*over_background", "clf*over_background", "answer_margin", "lexical_margin", "crowd")
+            "margin*over_background", "clf*over_background", "answer_margin", "lexical_margin", "crowd",
+            "off_topic", "clf*off_topic")
 
 
 # Candidates scoring within this of the best count as crowding it (the "crowd" feature).
@@ -39,6 +40,7 @@ class Signals(Protocol):
     query_chars: int
     known: float
     background: float
+    off_topic: float
 
 
 def features(r: Signals) -> np.ndarray:
@@ -66,11 +68,18 @@ def features(r: Signals) -> np.ndarray:
         "margin*over_background": leads[0] * over_background, "clf*over_background": clf * over_background,
         "answer_margin": leads[2], "lexical_margin": leads[3],
         "crowd": np.log1p(np.count_nonzero(r.score >= r.score.max() - CROWD_WINDOW)) if n else 0.0,
+        "off_topic": _logit(r.off_topic), "clf*off_topic": clf * r.off_topic,
     }
     x = np.empty((n, len(FEATURES)))
     for j, name in enumerate(FEATURES):
         x[:, j] = cols[name]
     return x
+
+
+def _logit(p: float) -> float:
+    """log-odds, bounded: a detector's 0.98 and 0.999 say different things, as 0.5 and 0.52 do not."""
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
 
 
 def _gap(x: np.ndarray) -> np.ndarray:

@@ -77,3 +77,58 @@ def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -
     weights[model.classes_] = coef
     bias[model.classes_] = intercept - coef @ mean
     return EntryClassifier(weights, bias)
+
+
+# Phrasings the off-topic detector learns from at most: it tells the FAQ's topics from the
+# background's, which a sample of a large FAQ shows as well as all of it.
+DETECTOR_MAX_PHRASINGS = 5000
+DETECTOR_C = 0.1  # the entry classifier's, on the same standardized vectors
+
+
+@dataclass(frozen=True)
+class OffTopicDetector:
+    """P(a question is none of this FAQ's business): a logistic regression on the embeddings,
+    the FAQ's phrasings against the built-in background questions.
+
+    Similarity alone finds "Spotifyの支払い方法を変えたい" as close to "支払い方法を変更したい"
+    as a paraphrase is; a linear model over the whole vector learns what the background's
+    other companies' services, small talk and shop topics the FAQ lacks have in common.
+    """
+
+    weights: np.ndarray  # (dim,) float32
+    bias: float
+
+    def proba(self, qvec: np.ndarray) -> float:
+        return float(self.proba_many(qvec[None, :])[0])
+
+    def proba_many(self, qvecs: np.ndarray) -> np.ndarray:
+        z = np.clip(qvecs @ self.weights + self.bias, -40.0, 40.0)
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return p
+
+    def save(self, path: Path) -> None:
+        np.savez(path, weights=self.weights, bias=np.array([self.bias]))
+
+    @classmethod
+    def load(cls, path: Path) -> OffTopicDetector | None:
+        if not path.exists():
+            return None
+        with np.load(path) as z:
+            return cls(z["weights"], float(z["bias"][0]))
+
+
+def fit_off_topic(phrases: np.ndarray, background: np.ndarray, seed: int = 0) -> OffTopicDetector:
+    """Fit the detector (scikit-learn), both sides weighted equally whatever their sizes."""
+    from sklearn.linear_model import LogisticRegression  # build time only
+
+    if len(phrases) > DETECTOR_MAX_PHRASINGS:
+        phrases = phrases[np.sort(np.random.default_rng(seed).choice(len(phrases), DETECTOR_MAX_PHRASINGS,
+                                                                      replace=False))]
+    x = np.vstack([phrases, background])
+    y = np.concatenate([np.zeros(len(phrases), int), np.ones(len(background), int)])
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(std > 1e-6, std, 1.0)
+    model = LogisticRegression(C=DETECTOR_C, max_iter=500, class_weight="balanced")
+    model.fit((x - mean) / scale, y)
+    coef = model.coef_[0] / scale
+    return OffTopicDetector(coef.astype(np.float32), float(model.intercept_[0] - coef @ mean))

@@ -154,17 +154,19 @@ class Engine:
         return result
 
     def _answer(self, query: Query, qvec: np.ndarray, hidden: np.ndarray) -> SearchResult:
-        # The classifier learnt only the languages the FAQ is written in; across languages its
-        # probabilities are unreliable (xSID ja→en R@1 falls), so similarity alone decides.
-        no_clf = None
-        if self.index.classifier is not None and query.written not in self.index.phrase_langs:
-            no_clf = np.zeros(len(self.index.entries))
-        ranking = rank(self.index, qvec, query.searched, self.params, exclude_entries=hidden, clf_proba=no_clf)
+        # A question in a language the FAQ is not written in is moved into the FAQ's language
+        # first; then the classifier and similarity place it as they would a question in it.
+        across = query.written not in self.index.phrase_langs
+        if across:
+            qvec = self.index.in_faq_language(qvec[None, :], [query.written])[0]
+        ranking = rank(self.index, qvec, query.searched, self.params, exclude_entries=hidden)
+        if across:
+            ranking = ranking.across_languages().rescored(self.params)
         order = ranking.order()
         # Calibrated per candidate, then made non-increasing down the ranking so confidence
         # is monotone in score: a lower-scored result never claims more than the one above.
         conf = np.empty(len(order))
-        calibrator = self.index.calibrator if no_clf is None else self.index.calibrator_no_clf
+        calibrator = self.index.calibrator_across if across else self.index.calibrator
         conf[order] = np.minimum.accumulate(calibrator.predict(features(ranking))[order])
         hits = []
         for j in order:

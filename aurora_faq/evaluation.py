@@ -37,7 +37,8 @@ UNTAGGED = "untagged"
 # The issue's judging figures: top-1 per language and per style, and these.
 TOP1_PER_LANG, TOP1_PER_STYLE = 0.95, 0.85
 ANSWERED_MIN, WRONG_MAX = 0.90, 0.01
-REFUSED_MIN = {"near-miss": 0.90, "off-topic": 0.98}
+# Questions about other companies' services are shop-shaped near misses: held to the near-miss bound.
+REFUSED_MIN = {"near-miss": 0.90, "other-company": 0.90, "off-topic": 0.98}
 
 
 @dataclass(frozen=True)

@@ -71,8 +71,13 @@ def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, A
 
 
 def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
-                  oof: dict[int, np.ndarray] | None = None) -> list[Example]:
-    """In-scope and gold-out examples for the pseudo-query rows (each hides itself)."""
+                  oof: dict[int, np.ndarray] | None = None,
+                  off_topic: tuple[dict[int, float], dict[int, float]] | None = None) -> list[Example]:
+    """In-scope and gold-out examples for the pseudo-query rows (each hides itself).
+
+    `oof`: the entry classifier's out-of-fold probabilities by row; `off_topic`: the off-topic
+    detector's by row, for the row hidden and for its entry hidden (`tuning.fit_detector`).
+    """
     out = []
     qvecs = index.vectors.phrases[list(rows)]
     for row, qvec, near in zip(rows, qvecs, query_neighbours(index, qvecs), strict=True):
@@ -80,29 +85,34 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
         text = normalize(index.vectors.phrase_text[row])
         lex = index.lexical.scores(text)
         proba = oof.get(row) if oof else None
+        alone, unseen = (off_topic[0].get(row), off_topic[1].get(row)) if off_topic else (None, None)
         out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
-                                lex_docs=lex, **near), frozenset({entry})))
+                                lex_docs=lex, off_topic=alone, **near), frozenset({entry})))
         out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),
-                                clf_proba=proba, lex_docs=lex, **near), frozenset(), near_miss=True))
+                                clf_proba=proba, lex_docs=lex, off_topic=unseen, **near), frozenset(),
+                           near_miss=True))
     return out
 
 
 def labelled_examples(index: FaqIndex, queries: Sequence[LabelledQuery], vecs: np.ndarray,
-                      params: RetrievalParams, background: bool = False) -> list[Example]:
+                      params: RetrievalParams, background: bool = False,
+                      off_topic: np.ndarray | None = None) -> list[Example]:
     """Labelled queries and their vectors as tuning examples (ids not in this FAQ make a query
     out of scope).
 
     Each answerable query is also asked with its relevant entries hidden: a near miss.
-    `background`: the queries are `index.vectors.background`, each asked with itself hidden there.
+    `background`: the queries are `index.vectors.background`, each asked with itself hidden there;
+    `off_topic`: the off-topic detector's out-of-fold predictions for them.
     """
     out = []
     for i, (q, v, near) in enumerate(zip(queries, vecs, query_neighbours(index, vecs), strict=True)):
         n = normalize(q.query)
         gold = frozenset(index.by_id[r] for r in q.relevant if r in index.by_id)
-        out.append(Example(rank(index, v, n, params, exclude_background=i if background else None, **near),
-                           gold))
+        held = None if off_topic is None else float(off_topic[i])
+        out.append(Example(rank(index, v, n, params, exclude_background=i if background else None,
+                                off_topic=held, **near), gold))
         if gold:
             hidden = np.fromiter(gold, np.int64)
-            out.append(Example(rank(index, v, n, params, exclude_entries=hidden, **near), frozenset(),
-                               near_miss=True))
+            out.append(Example(rank(index, v, n, params, exclude_entries=hidden, off_topic=held, **near),
+                               frozenset(), near_miss=True))
     return out

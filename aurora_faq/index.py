@@ -8,6 +8,7 @@ index/
   phrases.*, answers.*, background.npy   the vectors and their FAISS index (vectors.py)
   lexical/          bm25s index over phrasings then answers (lexical.py)
   classifier.npz    softmax entry classifier, for FAQs with many alternates an entry (classifier.py)
+  off_topic.npz     the off-topic detector: the FAQ's phrasings against the background (classifier.py)
 
 Each part saves and loads itself; this module checks the manifest and puts them together.
 Written beside the target and renamed into place, so a reader never sees half an index.
@@ -19,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,17 +28,17 @@ from typing import Any
 import numpy as np
 
 from .calibration import Calibrator
-from .classifier import EntryClassifier
+from .classifier import EntryClassifier, OffTopicDetector
 from .errors import EncoderMismatchError, IndexCorruptError, IndexFormatError, IndexNotFoundError
 from .faq import Entry, parse_faq
 from .lexical import LexicalIndex
 from .text import Tokenizer
 from .vectors import Vectors
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # What every manifest holds; an index without one of them was not written by this version.
 REQUIRED_KEYS = ("format", "encoder", "dim", "entries", "faq_sha256", "retrieval", "thresholds",
-                 "calibration", "calibration_no_classifier")
+                 "calibration", "calibration_across_languages")
 
 
 @dataclass
@@ -46,9 +48,10 @@ class FaqIndex:
     lexical: LexicalIndex
     manifest: dict[str, Any] = field(default_factory=dict)
     classifier: EntryClassifier | None = None
+    detector: OffTopicDetector | None = None
     calibrator: Calibrator = field(default_factory=Calibrator.fallback)
-    # For questions in a language the FAQ is not written in, ranked without the classifier.
-    calibrator_no_clf: Calibrator = field(default_factory=Calibrator.fallback)
+    # For questions in a language the FAQ is not written in (`ranking.Ranking.across_languages`).
+    calibrator_across: Calibrator = field(default_factory=Calibrator.fallback)
 
     def __post_init__(self) -> None:
         # Start offset of each entry's phrasing and answer rows (contiguous by construction).
@@ -57,6 +60,30 @@ class FaqIndex:
         self.answer_start = np.searchsorted(self.vectors.answer_entry, np.arange(n + 1)).astype(np.int64)
         self.by_id = {e.id: i for i, e in enumerate(self.entries)}
         self.phrase_langs = frozenset(self.vectors.phrase_lang)
+
+    def in_faq_language(self, vecs: np.ndarray, langs: Sequence[str]) -> np.ndarray:
+        """Vectors of texts in `langs` as the FAQ's language would place them, for an FAQ written
+        in one language: each other-language row moved by the difference of the two languages'
+        centroids, then made unit again.
+
+        Multilingual encoders place each language around its own mean; taking that offset out
+        (Libovický et al. 2020, "On the language neutrality of pre-trained multilingual
+        representations") puts a question in the other language as close to its entry as one in
+        the FAQ's own, so the calibration fitted on same-language questions fits it too
+        (xSID ja→en answered .595 → see docs/decisions/008-cross-lingual-centring.md).
+        """
+        if len(self.phrase_langs) != 1 or not self.vectors.centroids:
+            return vecs
+        (faq_lang,) = self.phrase_langs
+        target = self.vectors.centroids.get(faq_lang)
+        rows = [i for i, lang in enumerate(langs) if lang != faq_lang and lang in self.vectors.centroids]
+        if target is None or not rows:
+            return vecs
+        out = np.array(vecs, dtype=np.float32, copy=True)
+        for i in rows:
+            moved = out[i] + target - self.vectors.centroids[langs[i]]
+            out[i] = moved / max(float(np.linalg.norm(moved)), 1e-12)
+        return out
 
     @property
     def version(self) -> str:
@@ -76,6 +103,8 @@ def write_index(index: FaqIndex, out: Path) -> None:
         index.lexical.save(tmp / "lexical")
         if index.classifier is not None:
             index.classifier.save(tmp / "classifier.npz")
+        if index.detector is not None:
+            index.detector.save(tmp / "off_topic.npz")
         (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False))
         # Swap: move the old index aside, rename the new one in, then delete the old.
         old = None
@@ -124,18 +153,19 @@ def load_index(path: Path | str, encoder_name: str, tokenizer: Tokenizer) -> Faq
     if manifest["encoder"] != encoder_name:
         raise EncoderMismatchError(path, str(manifest["encoder"]), encoder_name)
     calibrator = Calibrator.from_manifest(manifest["calibration"], path)
-    no_clf = manifest["calibration_no_classifier"]
-    calibrator_no_clf = calibrator if no_clf is None else Calibrator.from_manifest(no_clf, path)
+    across = manifest["calibration_across_languages"]
+    calibrator_across = calibrator if across is None else Calibrator.from_manifest(across, path)
     try:
         lines = (path / "entries.jsonl").read_text(encoding="utf-8").split("\n")
         entries = parse_faq(lines, str(path / "entries.jsonl"))
         vectors = Vectors.load(path)
         lexical = LexicalIndex.load(path / "lexical", tokenizer)
         classifier = EntryClassifier.load(path / "classifier.npz")
+        detector = OffTopicDetector.load(path / "off_topic.npz")
     except Exception as e:  # any unreadable piece means the same thing to the caller
         raise IndexCorruptError(path, f"index at {path} is corrupt ({type(e).__name__}: {e})") from e
     if not vectors.consistent(manifest["dim"]) or len(entries) != manifest["entries"]:
         raise IndexCorruptError(path, f"index at {path} is inconsistent (counts or dimensions disagree with "
                                       "its manifest)")
     return FaqIndex(entries=entries, vectors=vectors, lexical=lexical, manifest=manifest, classifier=classifier,
-                    calibrator=calibrator, calibrator_no_clf=calibrator_no_clf)
+                    detector=detector, calibrator=calibrator, calibrator_across=calibrator_across)

@@ -62,9 +62,16 @@ class Ranking:
     query_chars: int
     known: float  # IDF-weighted share of the query's words found in the FAQ
     background: float = 0.0  # cosine of the closest built-in off-topic question
+    off_topic: float = 0.0  # the index's off-topic detector's P(off topic) (0 without one)
 
     def order(self) -> np.ndarray:
         return np.argsort(-self.score, kind="stable")
+
+    def across_languages(self) -> Ranking:
+        """What a question in another language than the FAQ's is judged on: no lexical evidence.
+        It shares no words with the FAQ, which in its own language would mark a topic the FAQ
+        never mentions. Scores stay as they were: rescore for other weights."""
+        return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0)
 
     def rescored(self, params: RetrievalParams) -> Ranking:
         """The same candidates scored with other fusion weights (tuning tries many)."""
@@ -76,7 +83,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
          clf_proba: np.ndarray | None = None, lex_docs: np.ndarray | None = None,
          exclude_background: int | None = None,
          sims: tuple[np.ndarray, np.ndarray] | None = None,
-         near_rows: np.ndarray | None = None) -> Ranking:
+         near_rows: np.ndarray | None = None, off_topic: float | None = None) -> Ranking:
     """Score entries for one normalized query and its vector.
 
     `exclude_rows` / `exclude_entries` hide phrasings or a whole entry: build-time tuning and
@@ -87,7 +94,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     `sims` the query's cosines to every phrasing row and every answer row, when the caller
     computed many queries' at once (one matrix product streams the vectors once, not per query);
     `near_rows` the query's closest phrasing rows, when the caller searched the index for many
-    queries at once.
+    queries at once; `off_topic` replaces the off-topic detector's output (tuning passes
+    out-of-fold predictions).
     """
     n_rows = len(index.vectors.phrases)
     if lex_docs is None:
@@ -179,7 +187,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
                    answer=answer.astype(f32, copy=False), lexical=lexical.astype(f32, copy=False),
                    clf=clf.astype(f32, copy=False), best_row=best_row, agree=agree, query_chars=len(query),
                    known=index.lexical.known_share(query, hidden_docs),
-                   background=_background(index, qvec, exclude_background))
+                   background=_background(index, qvec, exclude_background),
+                   off_topic=_off_topic(index, qvec) if off_topic is None else off_topic)
 
 
 def _row_dots(vecs: np.ndarray, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
@@ -206,6 +215,10 @@ def _background(index: FaqIndex, qvec: np.ndarray, exclude: int | None) -> float
     if exclude is not None:
         sims[exclude] = -1.0
     return float(sims.max())
+
+
+def _off_topic(index: FaqIndex, qvec: np.ndarray) -> float:
+    return index.detector.proba(qvec) if index.detector is not None else 0.0
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .calibration import Calibrator, features, fit_calibrator
-from .classifier import fit_entry_classifier, worth_fitting
+from .classifier import fit_entry_classifier, fit_off_topic, worth_fitting
 from .engine import Thresholds
 from .examples import Example, pseudo_queries, self_examples
 from .index import FaqIndex
@@ -43,7 +43,7 @@ IN_SCOPE_PRIOR = 0.75
 OFF_TOPIC_SHARE = 0.7  # of the unanswerable weight: off-topic background vs gold-out near misses
 # The default answer threshold (see `choose_thresholds`): the lowest confidence that refuses
 # these shares of the build-time unanswerable examples.
-NEAR_MISS_REFUSED = 2 / 3
+NEAR_MISS_REFUSED = 0.75
 OFF_TOPIC_REFUSED = 0.9
 MIN_UNANSWERABLE = 30  # fewer examples of either kind: the fixed FALLBACK_THRESHOLDS
 FALLBACK_THRESHOLDS = asdict(Thresholds())  # 0.5 / 0.2
@@ -165,6 +165,47 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
     return rows, oof
 
 
+@dataclass(frozen=True)
+class OffTopicHeldOut:
+    """The off-topic detector's predictions for the build-time examples, each from a detector
+    fitted without it: what serving will see of questions the detector never learnt from."""
+
+    rows: dict[int, float]  # pseudo-query row: fitted without the row
+    entry_hidden: dict[int, float]  # pseudo-query row: fitted without any phrasing of its entry
+    background: np.ndarray  # each background question: fitted without it
+
+
+def fit_detector(index: FaqIndex, rows: Sequence[int]) -> OffTopicHeldOut | None:
+    """Fit `index.detector` on every phrasing and background question, and K-fold
+    predictions for the examples: pseudo-queries and background questions by row, and the
+    near misses (a pseudo-query with its entry hidden) by entry, so a near miss is judged by
+    a detector that never saw its topic. None (and no detector) without background questions."""
+    background = index.vectors.background
+    phrases = index.vectors.phrases
+    if background is None or len(background) < KFOLDS or len(phrases) < KFOLDS:
+        return None
+    rng = np.random.default_rng(2)
+    asked = np.asarray(rows, np.int64)
+    row_fold, bg_fold = rng.integers(0, KFOLDS, len(asked)), rng.integers(0, KFOLDS, len(background))
+    entry_fold = rng.integers(0, KFOLDS, len(index.entries))[index.vectors.phrase_entry]
+    by_row: dict[int, float] = {}
+    by_entry: dict[int, float] = {}
+    by_background = np.zeros(len(background))
+    for k in range(KFOLDS):
+        held = asked[row_fold == k]
+        model = fit_off_topic(np.delete(phrases, held, axis=0), background[bg_fold != k])
+        by_row.update(zip(held.tolist(), model.proba_many(phrases[held]).tolist(), strict=True))
+        by_background[bg_fold == k] = model.proba_many(background[bg_fold == k])
+        hidden = entry_fold == k
+        if hidden.all():
+            continue
+        model = fit_off_topic(phrases[~hidden], background)
+        held = asked[hidden[asked]]
+        by_entry.update(zip(held.tolist(), model.proba_many(phrases[held]).tolist(), strict=True))
+    index.detector = fit_off_topic(phrases, background)
+    return OffTopicHeldOut(by_row, by_entry, by_background)
+
+
 def refit_classifier(index: FaqIndex, oof: dict[int, np.ndarray] | None) -> None:
     """After tuning on a held-out sample, fit the served classifier on every phrasing."""
     if index.classifier is not None and oof is None:
@@ -201,41 +242,42 @@ class Tuned:
 
     params: RetrievalParams
     calibrator: Calibrator | None  # None: too little to fit on (the index uses the fallback)
-    calibrator_no_clf: Calibrator | None  # for cross-language queries; None: `calibrator`'s
+    calibrator_across: Calibrator | None  # for questions in another language; None: `calibrator`'s
     stats: dict[str, float]
     thresholds: dict[str, float]  # `choose_thresholds`
 
     def to_manifest(self) -> dict[str, Any]:
         return {"retrieval": asdict(self.params),
                 "calibration": self.calibrator.to_manifest() if self.calibrator else None,
-                "calibration_no_classifier": self.calibrator_no_clf.to_manifest() if self.calibrator_no_clf else None,
+                "calibration_across_languages":
+                    self.calibrator_across.to_manifest() if self.calibrator_across else None,
                 "tuning": self.stats, "thresholds": self.thresholds}
 
 
 def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None = None,
-         extra: Sequence[Example] = (), default: RetrievalParams | None = None) -> Tuned:
+         extra: Sequence[Example] = (), default: RetrievalParams | None = None,
+         off_topic: OffTopicHeldOut | None = None) -> Tuned:
     """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples,
     then choose the default decision thresholds."""
     default = default or RetrievalParams()
-    examples = _balance(self_examples(index, rows, default, oof) + list(extra))
+    held = (off_topic.rows, off_topic.entry_hidden) if off_topic else None
+    examples = _balance(self_examples(index, rows, default, oof, held) + list(extra))
     params, mrr = fit_params(examples, default, index.classifier is not None,
                              CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only(index) else 1.0)
     x, y, w, first = calibration_rows(examples, params) if examples else \
         (np.zeros((0, 0)), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
     calibrator = _fit(x, y, w)
-    calibrator_no_clf = None
-    if index.classifier is not None:
-        # Cross-language queries are ranked without the classifier (engine.py); they get their
-        # own calibration, fitted on the same examples with the classifier taken out.
-        plain = [replace(ex, ranking=replace(ex.ranking, clf=np.zeros_like(ex.ranking.clf))) for ex in examples]
-        calibrator_no_clf = _fit(*calibration_rows(plain, replace(params, classifier_weight=0.0))[:3])
+    # Questions in a language the FAQ is not written in are judged on fewer signals
+    # (`Ranking.across_languages`); their calibration is fitted on the same examples, so judged.
+    across = [replace(ex, ranking=ex.ranking.across_languages()) for ex in examples]
+    calibrator_across = _fit(*calibration_rows(across, params)[:3])
     stats = {"pseudo_queries": float(len(rows)), "calibration_rows": float(len(y)), "self_mrr": mrr}
     top_confidence = np.full(len(first), np.nan)
     if calibrator is not None and (first >= 0).any():
         top_confidence[first >= 0] = calibrator.predict(x[first[first >= 0]])
     thresholds = choose_thresholds(examples, top_confidence)
     logger.info("tuned %s on %d examples (self MRR %.3f), thresholds %s", params, len(examples), mrr, thresholds)
-    return Tuned(params, calibrator, calibrator_no_clf, stats, thresholds)
+    return Tuned(params, calibrator, calibrator_across, stats, thresholds)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Calibrator | None:

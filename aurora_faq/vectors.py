@@ -8,12 +8,13 @@ Files (in the index directory):
   answers.npy     answer vectors, one row per (entry, language)
   answers.json    entry number of each answer row
   background.npy  vectors of the built-in off-topic questions (a confidence signal)
+  centroids.npz   per language, the mean vector of those questions (moves a question across languages)
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class Vectors:
     answer_entry: np.ndarray  # int32, entry number of each answer row
     ann: Any  # faiss.Index over `phrases`
     background: np.ndarray | None = None  # off-topic questions (build.background_queries)
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)  # language → mean background vector
 
     def save(self, path: Path) -> None:
         phrases = {"entry": self.phrase_entry.tolist(), "lang": self.phrase_lang, "text": self.phrase_text}
@@ -50,18 +52,24 @@ class Vectors:
         faiss.write_index(self.ann, str(path / "phrases.faiss"))
         if self.background is not None:
             np.save(path / "background.npy", self.background)
+        if self.centroids:
+            np.savez(path / "centroids.npz", **self.centroids)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> Vectors:
         """Raises whatever reading a missing or damaged file raises (`index.load_index` words it)."""
         phrases = json.loads((path / "phrases.json").read_text(encoding="utf-8"))
         answers = json.loads((path / "answers.json").read_text())
-        background = path / "background.npy"
+        background, centroids = path / "background.npy", path / "centroids.npz"
+        langs: dict[str, np.ndarray] = {}
+        if centroids.exists():
+            with np.load(centroids) as z:
+                langs = {lang: z[lang] for lang in z.files}
         return cls(phrases=np.load(path / "phrases.npy"), phrase_entry=np.asarray(phrases["entry"], np.int32),
                    phrase_lang=phrases["lang"], phrase_text=phrases["text"], answers=np.load(path / "answers.npy"),
                    answer_entry=np.asarray(answers["entry"], np.int32),
                    ann=faiss.read_index(str(path / "phrases.faiss")),
-                   background=np.load(background) if background.exists() else None)
+                   background=np.load(background) if background.exists() else None, centroids=langs)
 
     def consistent(self, dim: object) -> bool:
         """Whether the arrays agree with each other and with the manifest's dimension."""

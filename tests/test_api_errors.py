@@ -184,13 +184,13 @@ def test_index_of_another_format_is_refused(make_client: ClientFactory, index_co
         assert_not_ready(client, "format 2", f"rebuild it with: {rebuild(index_copy)}")
 
 
-@pytest.mark.parametrize("key", ["calibration", "calibration_no_classifier"])
+@pytest.mark.parametrize("key", ["calibration", "calibration_across_languages"])
 def test_index_calibrated_on_another_feature_list_is_refused(make_client: ClientFactory, index_copy: Path,
                                                              key: str) -> None:
     calibration = json.loads((index_copy / "manifest.json").read_text())[key]
     edit_manifest(index_copy, **{key: {**calibration, "features": list(FEATURES[:-1])}})
     with make_client(index_path=index_copy) as client:
-        assert_not_ready(client, "calibrated on other features than this version computes (missing ['crowd']",
+        assert_not_ready(client, "calibrated on other features than this version computes (missing ['clf*off_topic']",
                          f"rebuild it with: {rebuild(index_copy)}")
 
 

@@ -322,7 +322,7 @@ def test_load_refuses_a_corrupt_index(broken: Path, name: str, damage: str) -> N
 
 def test_load_refuses_an_index_of_another_format(broken: Path) -> None:
     edit_manifest(broken, format=99)
-    with pytest.raises(IndexFormatError, match="format 99, this version reads 3"):
+    with pytest.raises(IndexFormatError, match="format 99, this version reads 4"):
         load_index(broken, "fake", default_tokenizer())
 
 
@@ -335,12 +335,12 @@ def test_load_refuses_a_manifest_without_a_required_key(broken: Path, key: str) 
         load_index(broken, "fake", default_tokenizer())
 
 
-@pytest.mark.parametrize("key", ["calibration", "calibration_no_classifier"])
+@pytest.mark.parametrize("key", ["calibration", "calibration_across_languages"])
 def test_load_refuses_an_index_calibrated_on_another_feature_list(broken: Path, key: str) -> None:
     manifest = json.loads((broken / "manifest.json").read_text())
     assert manifest[key] is not None and manifest[key]["features"] == list(FEATURES)
     edit_manifest(broken, **{key: {**manifest[key], "features": [*FEATURES[:-1], "old_signal"]}})
-    with pytest.raises(IndexFormatError, match=r"calibrated on other features.*missing \['crowd'\], "
+    with pytest.raises(IndexFormatError, match=r"calibrated on other features.*missing \['clf\*off_topic'\], "
                                                r"unknown \['old_signal'\]"):
         load_index(broken, "fake", default_tokenizer())
 

@@ -62,7 +62,7 @@ def test_manifest_round_trip(fitted: Calibrator) -> None:
 
 
 @pytest.mark.parametrize(("stored", "detail"), [
-    (FEATURES[:-1], "missing ['crowd'], unknown []"),
+    (FEATURES[:-1], f"missing ['{FEATURES[-1]}'], unknown []"),
     ((*FEATURES, "new_signal"), "missing [], unknown ['new_signal']"),
     ((FEATURES[1], FEATURES[0], *FEATURES[2:]), "in another order"),
     ((), "missing"),  # a calibration stored before the list was

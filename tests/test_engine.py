@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aurora_faq.build import build_engine
-from aurora_faq.calibration import FEATURES, Calibrator, features
+from aurora_faq.calibration import FEATURES, Calibrator
 from aurora_faq.encoders import FakeEncoder
 from aurora_faq.engine import Decision, Engine, SearchResult, Thresholds, decide
 from aurora_faq.index import FaqIndex
@@ -189,51 +189,45 @@ def constant(p: float) -> Calibrator:
     return Calibrator((0.0,) * n, (1.0,) * n, (0.0,) * n, math.log(p / (1 - p)))
 
 
-def test_an_english_only_faq_gets_a_classifier_and_a_calibration_without_it(english_index: FaqIndex) -> None:
+def test_an_english_only_faq_gets_a_classifier_and_a_calibration_across_languages(english_index: FaqIndex) -> None:
     assert english_index.classifier is not None
     assert english_index.phrase_langs == {"en"}
-    assert english_index.manifest["calibration_no_classifier"] is not None
-    assert english_index.calibrator_no_clf != english_index.calibrator
+    assert english_index.manifest["calibration_across_languages"] is not None
+    assert english_index.calibrator_across != english_index.calibrator
+    assert set(english_index.vectors.centroids) == {"ja", "en"}
 
 
 @pytest.mark.parametrize(("text", "lang", "across"), [
     ("注文をキャンセルしたい", None, True), ("注文をキャンセルしたい", "en", True),  # written in Japanese
     ("cancel my order", None, False), ("cancel my order", "ja", False),
 ])
-def test_a_question_in_a_language_the_faq_lacks_is_ranked_without_the_classifier(
+def test_a_question_in_a_language_the_faq_lacks_is_moved_into_it_and_judged_without_lexical_evidence(
         english_index: FaqIndex, text: str, lang: str | None, across: bool) -> None:
-    # Distinguishable calibrators, and a classifier weighing in the score, show which path ran.
-    retrieval = {**english_index.manifest["retrieval"], "classifier_weight": 0.5}
-    index = replace(english_index, manifest={**english_index.manifest, "retrieval": retrieval},
-                    calibrator=constant(0.3), calibrator_no_clf=constant(0.7))
+    # Distinguishable calibrators show which path ran.
+    index = replace(english_index, calibrator=constant(0.3), calibrator_across=constant(0.7))
     engine = Engine(index, FakeEncoder(), cache_size=0)
     query = Query.of(text, k=MAX_K, lang=lang)
     vec = engine.encode([query])[0]
-    no_clf = rank(index, vec, query.normalized, engine.params, clf_proba=np.zeros(len(index.entries)))
-    with_clf = rank(index, vec, query.normalized, engine.params)
-    assert with_clf.clf.max() > 0.1  # the classifier does speak for this query
+    moved = index.in_faq_language(vec[None, :], [query.written])[0]
+    assert (np.linalg.norm(moved - vec) > 1e-3) == across
+    assert np.linalg.norm(moved) == pytest.approx(1.0, abs=1e-5)
+    want = rank(index, moved, query.searched, engine.params)
+    if across:
+        want = want.across_languages().rescored(engine.params)
+        assert not want.lexical.any() and want.known == 0.0 and want.off_topic == 0.0
 
     result = engine.answer(query, vec)
 
-    want = no_clf if across else with_clf
     assert [(h.entry.id, h.score) for h in result.hits] == \
         [(index.entries[int(want.entries[j])].id, pytest.approx(float(want.score[j]))) for j in want.order()]
     assert [h.confidence for h in result.hits] == pytest.approx([0.7 if across else 0.3] * len(result.hits))
 
 
-def test_cross_language_confidence_is_the_cross_lingual_calibration(english_index: FaqIndex) -> None:
-    engine = Engine(english_index, FakeEncoder(), cache_size=0)
-    query = Query.of("注文をキャンセルしたい", k=MAX_K)
-    vec = engine.encode([query])[0]
-    ranking = rank(english_index, vec, query.normalized, engine.params, clf_proba=np.zeros(len(english_index.entries)))
-    order = ranking.order()
-
-    def down_the_list(calibrator: Calibrator) -> list[float]:
-        return np.minimum.accumulate(calibrator.predict(features(ranking))[order]).tolist()
-
-    got = [h.confidence for h in engine.answer(query, vec).hits]
-    assert got == pytest.approx(down_the_list(english_index.calibrator_no_clf))
-    assert got != pytest.approx(down_the_list(english_index.calibrator))
+def test_an_faq_in_both_languages_moves_no_question(english_index: FaqIndex) -> None:
+    both = replace(english_index)
+    both.phrase_langs = frozenset({"en", "ja"})
+    vecs = np.eye(3, english_index.vectors.phrases.shape[1], dtype=np.float32)
+    assert np.array_equal(both.in_faq_language(vecs, ["ja", "en", "ja"]), vecs)
 
 
 # -- batches, exclusions, the cache -----------------------------------------------------------

@@ -128,6 +128,7 @@ def test_targets_check_the_issue_figures() -> None:
         "in-scope answered": (pytest.approx(20 / 22), True, 22),
         "wrong answers (share of in-scope)": (pytest.approx(1 / 22), False, 22),
         "near-miss refused": (0.9, True, 10),
+        "other-company refused": (None, None, 0),
         "off-topic refused": (None, None, 0),  # none in the set: nothing to measure
     }
 
