@@ -152,9 +152,10 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
               max_cosine: float = BACKGROUND_MAX_COSINE) -> tuple[list[LabelledQuery], np.ndarray]:
     """The background questions this FAQ does not answer, and their vectors.
 
-    A background question within `max_cosine` of a phrasing is one this FAQ probably does
-    answer (another shop's FAQ may have gift wrapping): it is left out, or it would teach the
-    calibration, and the off-topic signal at query time, to refuse the FAQ's own questions.
+    A background question within `max_cosine` of a phrasing, in words the FAQ uses, is one this
+    FAQ probably does answer (another shop's FAQ may have gift wrapping): it is left out, or it
+    would teach the calibration, and the off-topic signal at query time, to refuse the FAQ's own
+    questions.
     """
     queries = background_queries()
     langs = [detect_lang(q.query) for q in queries]
@@ -169,8 +170,9 @@ def off_topic(index: FaqIndex, encoder: Encoder, cache: EmbeddingCache,
     best, _ = index.vectors.ann.search(np.ascontiguousarray(vecs), 1)
     # Close to a phrasing, yet naming what the FAQ never does ("Spotifyの支払い方法を変えたい"
     # beside "支払い方法を変更したい"): another company's service, the negative most needed.
-    foreign = np.array([index.lexical.known_share(normalize(q.query)) < BACKGROUND_MIN_KNOWN for q in queries])
-    keep = (best[:, 0] < max_cosine) | foreign
+    keep = best[:, 0] < max_cosine
+    for i in np.flatnonzero(~keep):
+        keep[i] = index.lexical.known_share(normalize(queries[i].query)) < BACKGROUND_MIN_KNOWN
     if not keep.all():
         logger.info("background questions answered by this FAQ, left out: %s",
                     [q.query for q, k in zip(queries, keep, strict=True) if not k])

@@ -60,8 +60,7 @@ def fit_entry_classifier(vecs: np.ndarray, labels: np.ndarray, n_entries: int) -
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression  # build time only
 
-    mean, std = vecs.mean(axis=0), vecs.std(axis=0)
-    scale = np.where(std > 1e-6, std, 1.0)
+    mean, scale = _standardization(vecs)
     model = LogisticRegression(C=REGULARIZATION_C, max_iter=200, tol=1e-4)
     with warnings.catch_warnings():
         # 200 iterations are enough for ranking; full convergence costs minutes on CLINC150.
@@ -126,9 +125,15 @@ def fit_off_topic(phrases: np.ndarray, background: np.ndarray, seed: int = 0) ->
                                                                       replace=False))]
     x = np.vstack([phrases, background])
     y = np.concatenate([np.zeros(len(phrases), int), np.ones(len(background), int)])
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    scale = np.where(std > 1e-6, std, 1.0)
+    mean, scale = _standardization(x)
     model = LogisticRegression(C=DETECTOR_C, max_iter=500, class_weight="balanced")
     model.fit((x - mean) / scale, y)
     coef = model.coef_[0] / scale
     return OffTopicDetector(coef.astype(np.float32), float(model.intercept_[0] - coef @ mean))
+
+
+def _standardization(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and scale the models are fitted on (a constant dimension keeps 1);
+    both fold them into the stored weights, so applying one stays a product."""
+    std = vecs.std(axis=0)
+    return vecs.mean(axis=0), np.where(std > 1e-6, std, 1.0)

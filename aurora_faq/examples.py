@@ -36,6 +36,16 @@ class Example:
     near_miss: bool = False  # unanswerable because its entry was hidden (vs off-topic)
 
 
+@dataclass(frozen=True)
+class OffTopicHeldOut:
+    """The off-topic detector's predictions for the build-time examples, each from a detector
+    fitted without it: what serving will see of questions the detector never learnt from."""
+
+    rows: dict[int, float]  # pseudo-query row: fitted without the row
+    entry_hidden: dict[int, float]  # pseudo-query row: fitted without any phrasing of its entry
+    background: np.ndarray  # each background question: fitted without it
+
+
 def pseudo_queries(index: FaqIndex, share: float = 0.2, seed: int = 0) -> list[int]:
     """Phrasing rows to hold out and ask: alternates of entries that have others left."""
     counts = np.diff(index.phrase_start)
@@ -72,11 +82,11 @@ def query_neighbours(index: FaqIndex, qvecs: np.ndarray) -> Iterator[dict[str, A
 
 def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
                   oof: dict[int, np.ndarray] | None = None,
-                  off_topic: tuple[dict[int, float], dict[int, float]] | None = None) -> list[Example]:
+                  off_topic: OffTopicHeldOut | None = None) -> list[Example]:
     """In-scope and gold-out examples for the pseudo-query rows (each hides itself).
 
     `oof`: the entry classifier's out-of-fold probabilities by row; `off_topic`: the off-topic
-    detector's by row, for the row hidden and for its entry hidden (`tuning.fit_detector`).
+    detector's (`tuning.fit_detector`).
     """
     out = []
     qvecs = index.vectors.phrases[list(rows)]
@@ -85,7 +95,7 @@ def self_examples(index: FaqIndex, rows: Sequence[int], params: RetrievalParams,
         text = normalize(index.vectors.phrase_text[row])
         lex = index.lexical.scores(text)
         proba = oof.get(row) if oof else None
-        alone, unseen = (off_topic[0].get(row), off_topic[1].get(row)) if off_topic else (None, None)
+        alone, unseen = (off_topic.rows.get(row), off_topic.entry_hidden.get(row)) if off_topic else (None, None)
         out.append(Example(rank(index, qvec, text, params, exclude_rows=np.array([row]), clf_proba=proba,
                                 lex_docs=lex, off_topic=alone, **near), frozenset({entry})))
         out.append(Example(rank(index, qvec, text, params, exclude_entries=np.array([entry]),

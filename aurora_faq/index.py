@@ -68,21 +68,22 @@ class FaqIndex:
 
         Multilingual encoders place each language around its own mean; taking that offset out
         (Libovický et al. 2020, "On the language neutrality of pre-trained multilingual
-        representations") puts a question in the other language as close to its entry as one in
-        the FAQ's own, so the calibration fitted on same-language questions fits it too
-        (xSID ja→en answered .595 → see docs/decisions/008-cross-lingual-centring.md).
+        representations") brings a question in the other language closer to its entry
+        (docs/decisions/008-off-topic-detector-and-cross-lingual-centring.md).
         """
         if len(self.phrase_langs) != 1 or not self.vectors.centroids:
             return vecs
         (faq_lang,) = self.phrase_langs
-        target = self.vectors.centroids.get(faq_lang)
-        rows = [i for i, lang in enumerate(langs) if lang != faq_lang and lang in self.vectors.centroids]
-        if target is None or not rows:
+        centroids = self.vectors.centroids
+        if faq_lang not in centroids:
+            return vecs
+        moved = np.array([lang != faq_lang and lang in centroids for lang in langs])
+        if not moved.any():
             return vecs
         out = np.array(vecs, dtype=np.float32, copy=True)
-        for i in rows:
-            moved = out[i] + target - self.vectors.centroids[langs[i]]
-            out[i] = moved / max(float(np.linalg.norm(moved)), 1e-12)
+        shift = np.stack([centroids[faq_lang] - centroids[lang] for lang, m in zip(langs, moved, strict=True) if m])
+        out[moved] += shift
+        out[moved] /= np.maximum(np.linalg.norm(out[moved], axis=1, keepdims=True), 1e-12)
         return out
 
     @property

@@ -68,9 +68,10 @@ class Ranking:
         return np.argsort(-self.score, kind="stable")
 
     def across_languages(self) -> Ranking:
-        """What a question in another language than the FAQ's is judged on: no lexical evidence.
-        It shares no words with the FAQ, which in its own language would mark a topic the FAQ
-        never mentions. Scores stay as they were: rescore for other weights."""
+        """What a question in another language than the FAQ's is judged on: no lexical evidence
+        and no off-topic detector. It shares no words with the FAQ, and the detector learnt the
+        FAQ's language only; in its own language either would mark a topic the FAQ never
+        mentions. Scores stay as they were: rescore for other weights."""
         return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0)
 
     def rescored(self, params: RetrievalParams) -> Ranking:

@@ -18,7 +18,7 @@ import numpy as np
 from .calibration import Calibrator, features, fit_calibrator
 from .classifier import fit_entry_classifier, fit_off_topic, worth_fitting
 from .engine import Thresholds
-from .examples import Example, pseudo_queries, self_examples
+from .examples import Example, OffTopicHeldOut, pseudo_queries, self_examples
 from .index import FaqIndex
 from .ranking import RetrievalParams, candidates_only
 
@@ -165,16 +165,6 @@ def fit_classifier(index: FaqIndex) -> tuple[list[int], dict[int, np.ndarray] | 
     return rows, oof
 
 
-@dataclass(frozen=True)
-class OffTopicHeldOut:
-    """The off-topic detector's predictions for the build-time examples, each from a detector
-    fitted without it: what serving will see of questions the detector never learnt from."""
-
-    rows: dict[int, float]  # pseudo-query row: fitted without the row
-    entry_hidden: dict[int, float]  # pseudo-query row: fitted without any phrasing of its entry
-    background: np.ndarray  # each background question: fitted without it
-
-
 def fit_detector(index: FaqIndex, rows: Sequence[int]) -> OffTopicHeldOut | None:
     """Fit `index.detector` on every phrasing and background question, and K-fold
     predictions for the examples: pseudo-queries and background questions by row, and the
@@ -260,8 +250,7 @@ def tune(index: FaqIndex, rows: Sequence[int], oof: dict[int, np.ndarray] | None
     """Fit the fusion weights, then the calibrator, on held-out rows plus `extra` examples,
     then choose the default decision thresholds."""
     default = default or RetrievalParams()
-    held = (off_topic.rows, off_topic.entry_hidden) if off_topic else None
-    examples = _balance(self_examples(index, rows, default, oof, held) + list(extra))
+    examples = _balance(self_examples(index, rows, default, oof, off_topic) + list(extra))
     params, mrr = fit_params(examples, default, index.classifier is not None,
                              CANDIDATE_MAX_ANSWER_WEIGHT if candidates_only(index) else 1.0)
     x, y, w, first = calibration_rows(examples, params) if examples else \
