@@ -21,7 +21,7 @@ from .errors import IndexFormatError
 FEATURES = ("margin", "phrase", "phrase_margin", "answer", "lexical", "clf", "agree", "log_chars",
             "known_words", "background", "over_background", "margin*background", "clf*background",
             "margin*over_background", "clf*over_background", "answer_margin", "lexical_margin", "crowd",
-            "off_topic", "clf*off_topic")
+            "off_topic", "clf*off_topic", "unknown_name", "clf*unknown_name")
 
 
 # Candidates scoring within this of the best count as crowding it (the "crowd" feature).
@@ -41,6 +41,7 @@ class Signals(Protocol):
     known: float
     background: float
     off_topic: float
+    unknown_names: int
 
 
 def features(r: Signals) -> np.ndarray:
@@ -69,6 +70,7 @@ def features(r: Signals) -> np.ndarray:
         "answer_margin": leads[2], "lexical_margin": leads[3],
         "crowd": np.log1p(np.count_nonzero(r.score >= r.score.max() - CROWD_WINDOW)) if n else 0.0,
         "off_topic": _logit(r.off_topic), "clf*off_topic": clf * r.off_topic,
+        "unknown_name": float(r.unknown_names > 0), "clf*unknown_name": clf * (r.unknown_names > 0),
     }
     x = np.empty((n, len(FEATURES)))
     for j, name in enumerate(FEATURES):

@@ -49,9 +49,16 @@ class Thresholds:
         return cls(answer=a, clarify=min(c, a))
 
 
-def decide(top_confidence: float, candidates: int, thresholds: Thresholds) -> Decision:
-    """The decision for a result whose best hit has `top_confidence`, among `candidates` hits."""
-    if top_confidence >= thresholds.answer:
+def decide(top_confidence: float, candidates: int, thresholds: Thresholds,
+           names_unknown: bool = False) -> Decision:
+    """The decision for a result whose best hit has `top_confidence`, among `candidates` hits.
+
+    `names_unknown`: the question names a company or service the FAQ never writes (`names.py`).
+    It is offered the hits at most: `Spotifyの支払い方法を変えたい` is a payment change to the
+    embedding and the classifier alike, and the build-time examples cannot teach the calibration
+    otherwise (its background questions naming other companies are easy to refuse already).
+    """
+    if top_confidence >= thresholds.answer and not names_unknown:
         return Decision.ANSWER
     # One candidate is no choice to offer.
     if top_confidence >= thresholds.clarify and candidates > 1:
@@ -177,7 +184,8 @@ class Engine:
                             self.index.vectors.phrase_text[int(ranking.best_row[j])]))
             if len(hits) == query.k:
                 break
-        decision = decide(hits[0].confidence if hits else 0.0, len(hits), self.decision_thresholds)
+        decision = decide(hits[0].confidence if hits else 0.0, len(hits), self.decision_thresholds,
+                          names_unknown=ranking.unknown_names > 0)
         fallback = None if decision is Decision.ANSWER else self.fallback.get(query.lang)
         return SearchResult(query.text, query.lang, decision, hits, fallback)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from .names import names
 from .text import Tokenizer, default_tokenizer
 
 # bm25s logs every index build at DEBUG on its own logger.
@@ -31,6 +32,7 @@ BACKGROUND_MIN_TEXTS = 20_000
 class LexicalIndex:
     def __init__(self, retriever: bm25s.BM25, tokenizer: Tokenizer) -> None:
         self._bm25 = retriever
+        self._tokenizer = tokenizer
         # A search asks for its query's scores and then its known share: tokenize once.
         self._query_tokens = lru_cache(maxsize=64)(lambda query: tuple(dict.fromkeys(tokenizer(query))))
         indptr = np.asarray(retriever.scores["indptr"])
@@ -91,22 +93,33 @@ class LexicalIndex:
         if not words:
             return 1.0
         vocab = self._bm25.vocab_dict
-        indptr, indices = self._bm25.scores["indptr"], self._bm25.scores["indices"]
-        # A set, not np.isin: build-time tuning asks this thousands of times, with a few dozen
-        # hidden documents, and np.isin's overhead was a fifth of a small FAQ's rebuild.
-        hidden = set(hidden_docs.tolist()) if hidden_docs is not None else set()
+        hidden = _as_set(hidden_docs)
         known = total = 0.0
         for t in words:
             v = vocab.get(t)
             weight = float(self._idf[v]) if v is not None else self._unknown_idf
             total += weight
-            if v is None:
-                continue
-            start, end = int(indptr[v]), int(indptr[v + 1])
-            # More documents than are hidden: some stay visible.
-            if end - start > len(hidden) or not hidden.issuperset(indices[start:end].tolist()):
+            if self._visible(t, hidden):
                 known += weight
         return known / total
+
+    def unknown_names(self, query: str, hidden_docs: np.ndarray | None = None) -> int:
+        """How many names in the query (`names.names`) no visible document writes in any spelling."""
+        found = names(query, self._tokenizer)
+        if not found:
+            return 0
+        hidden = _as_set(hidden_docs)
+        return sum(not any(all(self._visible(t, hidden) for t in spelling) for spelling in name)
+                   for name in found)
+
+    def _visible(self, token: str, hidden: set[int]) -> bool:
+        """Whether some document outside `hidden` contains the token."""
+        v = self._bm25.vocab_dict.get(token)
+        if v is None:
+            return False
+        start, end = int(self._bm25.scores["indptr"][v]), int(self._bm25.scores["indptr"][v + 1])
+        # More documents than are hidden: some stay visible.
+        return end - start > len(hidden) or not hidden.issuperset(self._bm25.scores["indices"][start:end].tolist())
 
     def scores(self, query: str) -> np.ndarray:
         """Normalized BM25 score of every document, in [0, 1]."""
@@ -125,6 +138,12 @@ class LexicalIndex:
         out *= np.float32(1 / best)
         out[out > 1] = 1
         return out
+
+
+def _as_set(docs: np.ndarray | None) -> set[int]:
+    # A set, not np.isin: build-time tuning asks this thousands of times, with a few dozen
+    # hidden documents, and np.isin's overhead was a fifth of a small FAQ's rebuild.
+    return set(docs.tolist()) if docs is not None else set()
 
 
 def _build_retriever(texts: list[str]) -> bm25s.BM25:

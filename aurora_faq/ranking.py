@@ -63,16 +63,17 @@ class Ranking:
     known: float  # IDF-weighted share of the query's words found in the FAQ
     background: float = 0.0  # cosine of the closest built-in off-topic question
     off_topic: float = 0.0  # the index's off-topic detector's P(off topic) (0 without one)
+    unknown_names: int = 0  # names in the query that no visible document writes (`names.py`)
 
     def order(self) -> np.ndarray:
         return np.argsort(-self.score, kind="stable")
 
     def across_languages(self) -> Ranking:
         """What a question in another language than the FAQ's is judged on: no lexical evidence
-        and no off-topic detector. It shares no words with the FAQ, and the detector learnt the
-        FAQ's language only; in its own language either would mark a topic the FAQ never
-        mentions. Scores stay as they were: rescore for other weights."""
-        return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0)
+        (names included) and no off-topic detector. It shares no words with the FAQ, and the
+        detector learnt the FAQ's language only; in its own language either would mark a topic
+        the FAQ never mentions. Scores stay as they were: rescore for other weights."""
+        return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0, unknown_names=0)
 
     def rescored(self, params: RetrievalParams) -> Ranking:
         """The same candidates scored with other fusion weights (tuning tries many)."""
@@ -188,6 +189,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
                    answer=answer.astype(f32, copy=False), lexical=lexical.astype(f32, copy=False),
                    clf=clf.astype(f32, copy=False), best_row=best_row, agree=agree, query_chars=len(query),
                    known=index.lexical.known_share(query, hidden_docs),
+                   unknown_names=index.lexical.unknown_names(query, hidden_docs),
                    background=_background(index, qvec, exclude_background),
                    off_topic=_off_topic(index, qvec) if off_topic is None else off_topic)
 

@@ -21,11 +21,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jaconv
 
 from .text import Tokenizer, default_tokenizer, detect_lang
+
+if TYPE_CHECKING:
+    from spellchecker import SpellChecker
 
 _VOWELS = "aiueoāīūēōâîûêô"
 # One syllable or a mark that belongs to one: a consonant stands only before a vowel, save
@@ -84,7 +87,7 @@ def romaji_reading(text: str, tokenizer: Tokenizer | None = None) -> str | None:
         return None
     text = text.translate(_APOSTROPHES)
     matches = list(_WORD.finditer(text))
-    counts = _english_counts()[0]
+    counts = english_counts()[0]
     if not any(m[0] not in counts and _SHAPE.fullmatch(m[0]) for m in matches):
         return None  # English without a name or a typo stops here
     words = [_Word.of(m) for m in matches]
@@ -108,7 +111,7 @@ def romaji_reading(text: str, tokenizer: Tokenizer | None = None) -> str | None:
 
 def load() -> None:
     """Load the English word list now, not on the first query: every query with a Latin word reads it."""
-    _english_counts()
+    english_counts()
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ class _Word:
     def of(cls, match: re.Match[str]) -> _Word:
         text = match.group()
         return cls(text, match.start(), match.end(), _SHAPE.fullmatch(text) is not None,
-                   _english_counts()[0].get(text, 0))
+                   english_counts()[0].get(text, 0))
 
     @property
     def english(self) -> bool:
@@ -132,7 +135,7 @@ class _Word:
     @property
     def zipf(self) -> float:
         """log10 of the word's frequency per billion English words (0 when not counted)."""
-        return math.log10(self.count * 1e9 / _english_counts()[1]) if self.count else 0.0
+        return math.log10(self.count * 1e9 / english_counts()[1]) if self.count else 0.0
 
     @cached_property
     def kana(self) -> str:
@@ -144,15 +147,21 @@ class _Word:
 
 
 @lru_cache(maxsize=1)
-def _english_counts() -> tuple[dict[str, int], int]:
+def english_speller() -> SpellChecker:
+    """pyspellchecker's English list (counts from subtitles), one edit away at most."""
+    from spellchecker import SpellChecker  # deferred: 0.2 s to load
+
+    return SpellChecker(language="en", distance=1)
+
+
+@lru_cache(maxsize=1)
+def english_counts() -> tuple[dict[str, int], int]:
     """pyspellchecker's English word counts above the list's floor, and their total.
 
     Most of the list sits at the floor: dictionary words its subtitles never had ("naze" among
-    them), no evidence of English; leaving them out also keeps a third of the memory.
+    them), no evidence of English.
     """
-    from spellchecker import SpellChecker  # deferred: 0.2 s to load
-
-    frequency = SpellChecker(language="en", distance=1).word_frequency
+    frequency = english_speller().word_frequency
     floor = min(frequency.dictionary.values())
     return {w: c for w, c in frequency.dictionary.items() if c > floor}, frequency.total_words
 
