@@ -28,6 +28,7 @@ _KATA_TO_HIRA = {c: c - 0x60 for c in range(0x30A1, 0x30F7)}
 _SYMBOL_POS = {"補助記号", "記号", "空白"}
 _JA_STOP_POS = {"助詞", "助動詞"} | _SYMBOL_POS
 _KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]+")
 _EN_STOP = frozenset(
     """a an the i me my we our you your it its is am are was were be been being do does did
     to of in on at for with by from and or but if so can could would should will shall may
@@ -107,8 +108,8 @@ class Tokenizer:
     def _reading(words: list[tuple[str, Any]]) -> str:
         reading = []
         for surface, feature in words:
-            if surface.isascii() or (feature.pos1 in _SYMBOL_POS and surface != "ー"):
-                continue  # no reading: latin words and punctuation
+            if surface.isascii() or (feature.pos1 in _SYMBOL_POS and not _KANA.fullmatch(surface)):
+                continue  # no reading: latin words and punctuation (UniDic tags a lone ぎ a symbol too)
             reading.append(to_hiragana(feature.kana or surface) if _KANJI.search(surface) else to_hiragana(surface))
         return "".join(reading)
 

@@ -140,4 +140,5 @@ def test_reading_gives_the_hiragana_of_japanese_text() -> None:
     assert tokenizer.reading("返品したい") == "へんぴんしたい"
     assert tokenizer.reading("クーポン、使えますか？") == "くーぽんつかえますか"  # punctuation has none
     assert tokenizer.reading("Paidyで払う") == "ではらう"  # nor Latin words
+    assert tokenizer.reading("ぎふとけん") == "ぎふとけん"  # UniDic tags the lone ぎ a symbol: kana all the same
     assert tokenizer.reading("How much?") == "how much?"
