@@ -108,6 +108,7 @@ def make_engine(index: FaqIndex, encoder: Encoder, settings: Settings) -> Engine
                                  settings.clarify_threshold),
         fallback={"ja": settings.fallback_ja, "en": settings.fallback_en},
         cache_size=settings.cache_size,
+        limit_unwritten_names=settings.limit_unwritten_names,
     )
 
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # None: the index's own, chosen when it was built (its manifest's "thresholds").
     answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
     clarify_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # A question naming a service the FAQ never writes is offered, not answered (`engine.decide`);
+    # false: left to its confidence, for an FAQ whose questions name people and places it never writes.
+    limit_unwritten_names: bool = True
     fallback_ja: str = (
         "お役に立てる回答が見つかりませんでした。"
         "お手数ですが、公式LINEアカウントから注文番号を添えてお問い合わせください。"

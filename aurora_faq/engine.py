@@ -98,6 +98,7 @@ class Engine:
     thresholds: Thresholds | None = None  # None: the index's own (`Thresholds.from_manifest`)
     fallback: dict[str, str] = field(default_factory=dict)
     cache_size: int = 1024
+    limit_unwritten_names: bool = True  # `decide(names_unknown=...)`; False: confidence alone decides
     _NO_EXCLUSIONS = np.zeros(0, np.int64)  # not a field: unannotated
 
     def __post_init__(self) -> None:
@@ -185,7 +186,7 @@ class Engine:
             if len(hits) == query.k:
                 break
         decision = decide(hits[0].confidence if hits else 0.0, len(hits), self.decision_thresholds,
-                          names_unknown=ranking.unknown_names > 0)
+                          names_unknown=self.limit_unwritten_names and ranking.unknown_names > 0)
         fallback = None if decision is Decision.ANSWER else self.fallback.get(query.lang)
         return SearchResult(query.text, query.lang, decision, hits, fallback)
 

@@ -190,7 +190,8 @@ def test_index_calibrated_on_another_feature_list_is_refused(make_client: Client
     calibration = json.loads((index_copy / "manifest.json").read_text())[key]
     edit_manifest(index_copy, **{key: {**calibration, "features": list(FEATURES[:-1])}})
     with make_client(index_path=index_copy) as client:
-        assert_not_ready(client, "calibrated on other features than this version computes (missing ['clf*unknown_name']",
+        assert_not_ready(client, "calibrated on other features than this version computes "
+                                 "(missing ['clf*unknown_name']",
                          f"rebuild it with: {rebuild(index_copy)}")
 
 

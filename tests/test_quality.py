@@ -14,13 +14,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.serving import make_engine
 from app.settings import Settings
 from aurora_faq.build import build_engine, build_index
 from aurora_faq.encoders import DEFAULT_ENCODER, Encoder, make_encoder
 from aurora_faq.engine import Engine
 from aurora_faq.evaluation import engine_search, judge, summarize
 from aurora_faq.faq import LabelledQuery, read_queries
+from aurora_faq.index import load_index
 from aurora_faq.query import Query
+from aurora_faq.text import default_tokenizer
 
 pytestmark = pytest.mark.model
 
@@ -129,3 +132,15 @@ def test_questions_about_other_companies_are_not_answered(client: TestClient) ->
     assert sum(others) / len(others) >= 0.90  # measured 0.977 of 43
     assert sum(ours) / len(ours) >= 0.70  # measured 0.786 of 14; none answered wrongly
     assert not any(r.decision == "answer" and r.ranked[0] not in r.query.relevant for r in rows if r.query.relevant)
+
+
+def test_an_unwritten_name_limits_the_answer_unless_turned_off(index_dir: Path, encoder: Encoder) -> None:
+    # The Spotify question ranks "change payment method" first at high confidence: only the
+    # name the FAQ never writes keeps it from being answered.
+    settings = Settings(index_path=index_dir, encoder=DEFAULT_ENCODER)
+    question = Query.of("How do I change my Spotify payment method?")
+    index = load_index(index_dir, encoder.name, default_tokenizer())
+    decisions = {limit: make_engine(index, encoder, settings.model_copy(update={"limit_unwritten_names": limit}))
+                 .search(question) for limit in (True, False)}
+    assert [r.hits[0].entry.id for r in decisions.values()] == ["change-payment-method"] * 2
+    assert (decisions[True].decision.value, decisions[False].decision.value) == ("clarify", "answer")
