@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     answer_threshold: float | None = Field(None, ge=0.0, le=1.0)
     clarify_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # A question naming a service the FAQ never writes is offered, not answered (`engine.decide`);
-    # false: left to its confidence, for an FAQ whose questions name people and places it never writes.
+    # false: left to its confidence, for an FAQ that should answer questions about services it never names.
     limit_unwritten_names: bool = True
     fallback_ja: str = (
         "お役に立てる回答が見つかりませんでした。"
