@@ -8,8 +8,9 @@ while `AmazonPayの決済がエラーになる` names a service the FAQ does. Wh
   unless it is one letter from a common word (a typo: `payement`);
 - a katakana word UniDic knows as a proper noun or does not know at all (ユニクロ, ネットフリックス);
 - a kanji proper noun that is no place or person (佐川): shoppers name their town and themselves.
-A name matches the FAQ in any of its spellings: as typed, UniDic's lemma, the English gloss of a
-loanword (アマゾン → amazon) or a run-together compound (applepay → apple pay).
+It counts in a service's role only (`names`): `my Rakuten order`, `bought at Zalando`, not `a
+Barbour jacket`. It matches the FAQ in any of its spellings: as typed, UniDic's lemma, the English
+gloss of a loanword (アマゾン → amazon) or a run-together compound (applepay → apple pay).
 """
 
 from __future__ import annotations
