@@ -141,7 +141,12 @@ class Engine:
         Returns:
             One unit row per query.
         """
-        return self.encoder.encode_queries([q.searched for q in queries])
+        return self.encoder.encode_queries([self.searched(q) for q in queries])
+
+    def searched(self, query: Query) -> str:
+        """What the index is asked: `Query.searched`, an English one with its typos put right
+        toward the FAQ's words (`spelling.py`)."""
+        return self.index.lexical.corrected(query.searched) if query.written == "en" else query.searched
 
     def answer(self, query: Query, vec: np.ndarray) -> SearchResult:
         """What `search` answers for a query whose vector `encode` made; cached likewise."""
@@ -167,7 +172,7 @@ class Engine:
         across = query.written not in self.index.phrase_langs
         if across:
             qvec = self.index.in_faq_language(qvec[None, :], [query.written])[0]
-        ranking = rank(self.index, qvec, query.searched, self.params, exclude_entries=hidden)
+        ranking = rank(self.index, qvec, self.searched(query), self.params, exclude_entries=hidden)
         if across:
             ranking = ranking.across_languages().rescored(self.params)
         order = ranking.order()

@@ -19,6 +19,7 @@ import bm25s
 import numpy as np
 
 from .names import names
+from .spelling import corrected
 from .text import Tokenizer, default_tokenizer
 
 # bm25s logs every index build at DEBUG on its own logger.
@@ -111,6 +112,14 @@ class LexicalIndex:
         hidden = _as_set(hidden_docs)
         return sum(not any(all(self._visible(t, hidden) for t in spelling) for spelling in name)
                    for name in found)
+
+    def corrected(self, query: str) -> str:
+        """An English query with its one-edit typos put right, toward the words the FAQ writes."""
+        return corrected(query, self._document_count)
+
+    def _document_count(self, token: str) -> int:
+        v = self._bm25.vocab_dict.get(token)
+        return 0 if v is None else int(self._bm25.scores["indptr"][v + 1] - self._bm25.scores["indptr"][v])
 
     def _visible(self, token: str, hidden: set[int]) -> bool:
         """Whether some document outside `hidden` contains the token."""

@@ -144,3 +144,10 @@ def test_an_unwritten_name_limits_the_answer_unless_turned_off(index_dir: Path, 
                  .search(question) for limit in (True, False)}
     assert [r.hits[0].entry.id for r in decisions.values()] == ["change-payment-method"] * 2
     assert (decisions[True].decision.value, decisions[False].decision.value) == ("clarify", "answer")
+
+
+def test_english_typos_are_answered_as_the_words_they_miss(client: TestClient) -> None:
+    # As typed, the off-topic detector took this for off topic (no_answer, 0.09).
+    body = client.get("/v1/search", params={"q": "how do i cancell my oder"}).json()
+    assert (body["decision"], body["results"][0]["id"]) == ("answer", "cancel-order")
+    assert body["query"] == "how do i cancell my oder"  # shown as typed
