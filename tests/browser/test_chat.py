@@ -51,10 +51,13 @@ def test_the_conversation_survives_a_reload(widget: Any) -> None:
     chat.fill("キャンセルしたい")
     chat.press("Enter")
     expect(widget.log.locator(".card .q")).to_have_count(1)
+    # The feedback row is drawn once the service says it takes feedback (a request of its own).
+    expect(widget.log.locator(".fb")).to_have_count(1)
     before = widget.log.inner_text()
     widget.page.reload()
     widget.launcher().click()
     expect(widget.log.locator(".me")).to_have_text(["キャンセルしたい"])
+    expect(widget.log.locator(".fb")).to_have_count(1)
     assert widget.log.inner_text() == before
     expect(widget.chat_input()).to_be_focused()
 
