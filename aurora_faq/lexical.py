@@ -36,6 +36,8 @@ class LexicalIndex:
         self._tokenizer = tokenizer
         # A search asks for its query's scores and then its known share: tokenize once.
         self._query_tokens = lru_cache(maxsize=64)(lambda query: tuple(dict.fromkeys(tokenizer(query))))
+        # The engine asks once to encode a query and once to rank it.
+        self._corrected = lru_cache(maxsize=256)(lambda query: corrected(query, self._document_count))
         indptr = np.asarray(retriever.scores["indptr"])
         n = int(retriever.scores["num_docs"])
         df = np.diff(indptr)
@@ -115,7 +117,7 @@ class LexicalIndex:
 
     def corrected(self, query: str) -> str:
         """An English query with its one-edit typos put right, toward the words the FAQ writes."""
-        return corrected(query, self._document_count)
+        return self._corrected(query)
 
     def _document_count(self, token: str) -> int:
         v = self._bm25.vocab_dict.get(token)

@@ -15,13 +15,12 @@ gloss of a loanword (アマゾン → amazon) or a run-together compound (applep
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from .romaji import english_counts, english_speller
+from .romaji import english_zipf, one_edit
 from .text import _EN_STOP, _EN_WORD, _JA_CHARS, Tokenizer, default_tokenizer
 
 # Latin words rarer than this in English (log10 per billion words; `netflix` 1.8, `tokyo` 2.3,
@@ -106,35 +105,22 @@ def _service_role_ja(morphemes: Sequence[tuple[str, Any]], i: int) -> bool:
 
 def _lemma(morpheme: tuple[str, Any]) -> str:
     surface, feature = morpheme
-    return str(getattr(feature, "lemma", None) or surface).split("-")[0]
+    return str(feature.lemma or surface).split("-")[0]
 
 
 def _is_latin_name(word: str) -> bool:
-    if word in _EN_STOP or len(word) < 2 or not word.isalpha() or _zipf(word) >= NAME_MAX_ZIPF:
+    if word in _EN_STOP or len(word) < 2 or not word.isalpha() or english_zipf(word) >= NAME_MAX_ZIPF:
         return False
-    return len(word) < TYPO_MIN_CHARS or not any(_zipf(w) >= TYPO_OF_ZIPF for w in _edits(word))
+    return len(word) < TYPO_MIN_CHARS or not any(english_zipf(w) >= TYPO_OF_ZIPF for w in one_edit(word))
 
 
-def _is_japanese_name(surface: str, feature: object) -> bool:
-    pos2, pos3, lemma = getattr(feature, "pos2", None), getattr(feature, "pos3", None), getattr(feature, "lemma", None)
+def _is_japanese_name(surface: str, feature: Any) -> bool:
     if _KATAKANA.fullmatch(surface):
-        return lemma is None or pos2 == "固有名詞"
-    return bool(_KANJI.search(surface)) and pos2 == "固有名詞" and pos3 in {"一般", "組織"}
+        return feature.lemma is None or feature.pos2 == "固有名詞"
+    return bool(_KANJI.search(surface)) and feature.pos2 == "固有名詞" and feature.pos3 in {"一般", "組織"}
 
 
 def _latin(word: str) -> Name:
     """As typed, split in two known-looking halves (applepay), or mistyped by one letter (padiy)."""
     splits = [(word[:i], word[i:]) for i in range(3, len(word) - 2)]
-    return ((word,), *splits, *((w,) for w in _edits(word)))
-
-
-def _zipf(word: str) -> float:
-    counts, total = english_counts()
-    count = counts.get(word, 0)
-    return math.log10(count * 1e9 / total) if count else 0.0
-
-
-@lru_cache(maxsize=4096)
-def _edits(word: str) -> tuple[str, ...]:
-    """Every string one deletion, transposition, replacement or insertion from `word`."""
-    return tuple(english_speller().edit_distance_1(word) - {word})
+    return ((word,), *splits, *((w,) for w in one_edit(word)))

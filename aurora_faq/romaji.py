@@ -134,8 +134,7 @@ class _Word:
 
     @property
     def zipf(self) -> float:
-        """log10 of the word's frequency per billion English words (0 when not counted)."""
-        return math.log10(self.count * 1e9 / english_counts()[1]) if self.count else 0.0
+        return english_zipf(self.text)
 
     @cached_property
     def kana(self) -> str:
@@ -152,6 +151,19 @@ def english_speller() -> SpellChecker:
     from spellchecker import SpellChecker  # deferred: 0.2 s to load
 
     return SpellChecker(language="en", distance=1)
+
+
+def english_zipf(word: str) -> float:
+    """log10 of the word's frequency per billion English words (0 when not counted)."""
+    counts, total = english_counts()
+    count = counts.get(word, 0)
+    return math.log10(count * 1e9 / total) if count else 0.0
+
+
+@lru_cache(maxsize=4096)
+def one_edit(word: str) -> tuple[str, ...]:
+    """Every string one deletion, transposition, replacement or insertion from `word`."""
+    return tuple(english_speller().edit_distance_1(word) - {word})
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .names import NAME_MAX_ZIPF, TYPO_OF_ZIPF, _edits, _zipf
+from .names import NAME_MAX_ZIPF, TYPO_OF_ZIPF
+from .romaji import english_zipf, one_edit
 from .text import _EN_STOP, _EN_WORD
 
 
@@ -25,9 +26,9 @@ def corrected(text: str, written: Callable[[str], int]) -> str:
         # English lists rare words and common misspellings too (`oder`, `recieved`): below a
         # name's share they are put right all the same.
         if len(word) < 3 or not word.isalpha() or word in _EN_STOP or written(word) \
-                or _zipf(word) >= NAME_MAX_ZIPF:
+                or english_zipf(word) >= NAME_MAX_ZIPF:
             return word
-        ours = [w for w in _edits(word) if written(w) and _zipf(w) >= TYPO_OF_ZIPF]
-        return max(ours, key=lambda w: (written(w), _zipf(w))) if ours else word
+        ours = [w for w in one_edit(word) if written(w) and english_zipf(w) >= TYPO_OF_ZIPF]
+        return max(ours, key=lambda w: (written(w), english_zipf(w))) if ours else word
 
     return _EN_WORD.sub(fix, text)
