@@ -106,9 +106,15 @@ class LexicalIndex:
                 known += weight
         return known / total
 
-    def unknown_names(self, query: str, hidden_docs: np.ndarray | None = None) -> int:
-        """How many names in the query (`names.names`) no visible document writes in any spelling."""
+    def unknown_names(self, query: str, hidden_docs: np.ndarray | None = None, latin_only: bool = False) -> int:
+        """How many names in the query (`names.names`) no visible document writes in any spelling.
+
+        `latin_only`: only names with a spelling in Latin letters count (`Spotify`, and アマゾン
+        by its gloss), as for a question in another language than the FAQ's: its documents could
+        write those, never a katakana one."""
         found = names(query, self._tokenizer)
+        if latin_only:
+            found = tuple(n for n in found if any(all(t.isascii() for t in spelling) for spelling in n))
         if not found:
             return 0
         hidden = _as_set(hidden_docs)

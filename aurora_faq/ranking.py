@@ -70,9 +70,10 @@ class Ranking:
 
     def across_languages(self) -> Ranking:
         """What a question in another language than the FAQ's is judged on: no lexical evidence
-        (names included) and no off-topic detector. It shares no words with the FAQ, and the
-        detector learnt the FAQ's language only; in its own language either would mark a topic
-        the FAQ never mentions. Scores stay as they were: rescore for other weights."""
+        and no off-topic detector. It shares no words with the FAQ, and the detector learnt the
+        FAQ's language only; in its own language either would mark a topic the FAQ never
+        mentions. Its names are judged apart (`Engine`: those in Latin letters). Scores stay as
+        they were: rescore for other weights."""
         return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0, unknown_names=0)
 
     def rescored(self, params: RetrievalParams) -> Ranking:
@@ -102,7 +103,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     n_rows = len(index.vectors.phrases)
     if lex_docs is None:
         lex_docs = index.lexical.scores(query)
-    hidden_docs = _hidden_docs(index, exclude_rows, exclude_entries)
+    hidden_doc_ids = hidden_docs(index, exclude_rows, exclude_entries)
     if candidates_only(index):
         if sims is not None:  # exact, and already computed
             rows = np.argpartition(-sims[0], ANN_CANDIDATES)[:ANN_CANDIDATES]
@@ -188,8 +189,8 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     return Ranking(entries=cand, score=score, phrase=phrase.astype(f32, copy=False),
                    answer=answer.astype(f32, copy=False), lexical=lexical.astype(f32, copy=False),
                    clf=clf.astype(f32, copy=False), best_row=best_row, agree=agree, query_chars=len(query),
-                   known=index.lexical.known_share(query, hidden_docs),
-                   unknown_names=index.lexical.unknown_names(query, hidden_docs),
+                   known=index.lexical.known_share(query, hidden_doc_ids),
+                   unknown_names=index.lexical.unknown_names(query, hidden_doc_ids),
                    background=_background(index, qvec, exclude_background),
                    off_topic=_off_topic(index, qvec) if off_topic is None else off_topic)
 
@@ -256,8 +257,8 @@ def _hidden_rows(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray |
     return mask
 
 
-def _hidden_docs(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray | None) -> np.ndarray | None:
-    """Lexical document ids (phrasings, then answers) that `rank` must treat as absent."""
+def hidden_docs(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray | None) -> np.ndarray | None:
+    """Lexical document ids (phrasings, then answers) that `rank` must treat as absent (None: none)."""
     parts = [] if rows is None else [np.asarray(rows, np.int64)]
     for e in [] if entries is None else entries:
         parts.append(np.arange(index.phrase_start[e], index.phrase_start[e + 1]))

@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/accuracy.py [--sets NAME ...] [--json OUT]
 
+The AuroraBoutique FAQ is also asked across languages: its English side alone with the labelled
+Japanese questions (`aurora_en<ja`), and its Japanese side with the English ones (`aurora_ja<en`).
+
 For each set: builds the index (embedding cache in .cache/embeddings), runs every query through
 the engine's search path, with --leave-gold-out where the set has no out-of-scope queries, and
 prints one table beside two baselines computed in the same run from the same index — BM25 only
@@ -37,14 +40,32 @@ SETS = {
     **{name: (SHARED / name / "faq.jsonl", SHARED / name / "queries.jsonl")
        for name in ("localgovfaq_ja", "xsid_ja_en", "hwu64_en", "banking77_oos_en", "clinc150_en")},
 }
+ACROSS = {"aurora_en<ja": ("en", "ja"), "aurora_ja<en": ("ja", "en")}  # FAQ language, question language
+SETS |= {name: (ROOT / ".cache" / "sets" / name / "faq.jsonl", ROOT / ".cache" / "sets" / name / "queries.jsonl")
+         for name in ACROSS}
 PUBLISHED = {
     "localgovfaq_ja": "BM25+BERT SR@1 .635 SR@5 .843 MRR .720; BERT .486/.737/.596",
     "clinc150_en": "in-scope acc / OOS recall: BERT 96.2/52.3; USE-MLP 93.4/49.1",
     "banking77_oos_en": "USE+ConveRT acc 93.36 (full data, no OOS)",
     "hwu64_en": "USE+ConveRT 85.83 (10-shot); ≈92.6 full data",
     "xsid_ja_en": "simple e5+USE R@1 ≈ .85 (measured by an earlier session)",
-    "aurora": "—",
+    "aurora": "—", "aurora_en<ja": "—", "aurora_ja<en": "—",
 }
+
+
+def write_across(name: str) -> None:
+    """The AuroraBoutique FAQ in one language and its labelled questions in the other (`ACROSS`)."""
+    faq_lang, asked = ACROSS[name]
+    faq_path, queries_path = SETS[name]
+    faq_path.parent.mkdir(parents=True, exist_ok=True)
+    with SETS["aurora"][0].open(encoding="utf-8") as f:
+        entries = [json.loads(line) for line in f if line.strip()]
+    one = [e | {k: {faq_lang: e[k][faq_lang]} if faq_lang in e[k] else {}
+                for k in ("question", "answer", "alternates") if k in e} for e in entries]
+    faq_path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in one), encoding="utf-8")
+    with SETS["aurora"][1].open(encoding="utf-8") as f:
+        queries = [line for line in f if line.strip() and json.loads(line)["lang"] == asked]
+    queries_path.write_text("".join(queries), encoding="utf-8")
 
 
 def baselines(engine: Engine, queries: list[LabelledQuery]) -> dict[str, dict[str, float | None]]:
@@ -164,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-refused", type=float, default=0.75,
                    help="out-of-scope refusal the threshold chosen on the other half must reach there")
     args = p.parse_args(argv)
+    for name in set(args.sets) & set(ACROSS):
+        write_across(name)
     missing = [s for s in args.sets if not SETS[s][0].exists()]
     if missing:
         print(f"missing sets (is ../shared/eval beside the repo?): {missing}", file=sys.stderr)

@@ -322,3 +322,12 @@ def test_cache_can_be_disabled(tiny_index: FaqIndex, counting_encoder: Any) -> N
 @pytest.mark.parametrize(("text", "k"), [("x" * MAX_QUERY_CHARS, 1), ("c", MAX_K)])
 def test_queries_at_the_limits_are_answered(engine: Engine, text: str, k: int) -> None:
     assert engine.search(Query.of(text, k=k)).hits
+
+
+def test_a_question_across_languages_naming_an_unwritten_service_is_not_answered(english_index: FaqIndex) -> None:
+    index = replace(english_index, calibrator_across=constant(0.99))
+    engine = Engine(index, FakeEncoder(), cache_size=0)
+    assert engine.search(Query.of("注文をキャンセルしたい", k=3)).decision is Decision.ANSWER
+    assert engine.search(Query.of("Spotifyの注文をキャンセルしたい", k=3)).decision is Decision.CLARIFY
+    assert Engine(index, FakeEncoder(), cache_size=0, limit_unwritten_names=False).search(
+        Query.of("Spotifyの注文をキャンセルしたい", k=3)).decision is Decision.ANSWER

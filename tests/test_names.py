@@ -75,3 +75,11 @@ def test_a_question_naming_an_unwritten_service_is_offered_not_answered() -> Non
     assert decide(0.99, 3, thresholds) is Decision.ANSWER
     assert decide(0.99, 3, thresholds, names_unknown=True) is Decision.CLARIFY
     assert decide(0.1, 3, thresholds, names_unknown=True) is Decision.NO_ANSWER
+
+
+def test_across_languages_only_names_in_latin_letters_count() -> None:
+    # An English FAQ could write `Spotify` or `Amazon` (アマゾン by UniDic's gloss), never ネットフリックス.
+    english = LexicalIndex.build(["We accept credit cards, Amazon Pay and Paidy."], default_tokenizer())
+    asked = {"Spotifyの支払い方法を変えたい": 1, "アマゾンペイでエラーが出ました": 0, "ネットフリックスを解約したい": 0}
+    assert {q: english.unknown_names(normalize(q), latin_only=True) for q in asked} == asked
+    assert english.unknown_names(normalize("ネットフリックスを解約したい")) == 1
