@@ -22,7 +22,7 @@ from .encoders import Encoder
 from .faq import Entry
 from .index import FaqIndex
 from .query import Query
-from .ranking import RetrievalParams, hidden_docs, rank
+from .ranking import RetrievalParams, rank
 
 
 class Decision(enum.StrEnum):
@@ -172,14 +172,9 @@ class Engine:
         across = query.written not in self.index.phrase_langs
         if across:
             qvec = self.index.in_faq_language(qvec[None, :], [query.written])[0]
-        searched = self.searched(query)
-        ranking = rank(self.index, qvec, searched, self.params, exclude_entries=hidden)
-        unknown_names = ranking.unknown_names
+        ranking = rank(self.index, qvec, self.searched(query), self.params, exclude_entries=hidden)
         if across:
             ranking = ranking.across_languages().rescored(self.params)
-            # Its documents could write `Spotify`, never スポティファイ.
-            unknown_names = self.index.lexical.unknown_names(searched, hidden_docs(self.index, None, hidden),
-                                                             latin_only=True)
         order = ranking.order()
         # Calibrated per candidate, then made non-increasing down the ranking so confidence
         # is monotone in score: a lower-scored result never claims more than the one above.
@@ -196,7 +191,8 @@ class Engine:
             if len(hits) == query.k:
                 break
         decision = decide(hits[0].confidence if hits else 0.0, len(hits), self.decision_thresholds,
-                          names_unknown=self.limit_unwritten_names and unknown_names > 0)
+                          names_unknown=self.limit_unwritten_names
+                          and (ranking.unknown_latin_names if across else ranking.unknown_names) > 0)
         fallback = None if decision is Decision.ANSWER else self.fallback.get(query.lang)
         return SearchResult(query.text, query.lang, decision, hits, fallback)
 

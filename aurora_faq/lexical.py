@@ -18,7 +18,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
-from .names import names
+from .names import Name, in_latin_letters, names
 from .spelling import corrected
 from .text import Tokenizer, default_tokenizer
 
@@ -112,14 +112,17 @@ class LexicalIndex:
         `latin_only`: only names with a spelling in Latin letters count (`Spotify`, and アマゾン
         by its gloss), as for a question in another language than the FAQ's: its documents could
         write those, never a katakana one."""
+        unwritten = self.unwritten_names(query, hidden_docs)
+        return sum(map(in_latin_letters, unwritten)) if latin_only else len(unwritten)
+
+    def unwritten_names(self, query: str, hidden_docs: np.ndarray | None = None) -> tuple[Name, ...]:
+        """The names in the query (`names.names`) that no visible document writes in any spelling."""
         found = names(query, self._tokenizer)
-        if latin_only:
-            found = tuple(n for n in found if any(all(t.isascii() for t in spelling) for spelling in n))
         if not found:
-            return 0
+            return ()
         hidden = _as_set(hidden_docs)
-        return sum(not any(all(self._visible(t, hidden) for t in spelling) for spelling in name)
-                   for name in found)
+        return tuple(name for name in found
+                     if not any(all(self._visible(t, hidden) for t in spelling) for spelling in name))
 
     def corrected(self, query: str) -> str:
         """An English query with its one-edit typos put right, toward the words the FAQ writes."""

@@ -51,6 +51,11 @@ PLACE_PARTICLES_JA = frozenset({"で", "から"})  # ユニクロで買った, A
 
 
 @lru_cache(maxsize=4096)  # build-time tuning asks each question several times
+def in_latin_letters(name: Name) -> bool:
+    """Whether one of its spellings is in Latin letters (`Spotify`; アマゾン by its gloss)."""
+    return any(all(t.isascii() for t in spelling) for spelling in name)
+
+
 def names(text: str, tokenizer: Tokenizer | None = None) -> tuple[Name, ...]:
     """The names of companies or services in normalized `text` as it speaks of them: with
     something a customer has there (an account, a plan, an order) or as where they bought or

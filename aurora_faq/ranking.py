@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 
 from .index import FaqIndex
+from .names import in_latin_letters
 
 # Above this many phrasing rows only the entries owning the closest rows (and the best lexical
 # rows) are scored: scoring every entry costs several arrays of every row per query, and tuning
@@ -64,16 +65,18 @@ class Ranking:
     background: float = 0.0  # cosine of the closest built-in off-topic question
     off_topic: float = 0.0  # the index's off-topic detector's P(off topic) (0 without one)
     unknown_names: int = 0  # names in the query that no visible document writes (`names.py`)
+    unknown_latin_names: int = 0  # of those, the ones with a spelling in Latin letters
 
     def order(self) -> np.ndarray:
         return np.argsort(-self.score, kind="stable")
 
     def across_languages(self) -> Ranking:
         """What a question in another language than the FAQ's is judged on: no lexical evidence
-        and no off-topic detector. It shares no words with the FAQ, and the detector learnt the
-        FAQ's language only; in its own language either would mark a topic the FAQ never
-        mentions. Its names are judged apart (`Engine`: those in Latin letters). Scores stay as
-        they were: rescore for other weights."""
+        (names included) and no off-topic detector. It shares no words with the FAQ, and the
+        detector learnt the FAQ's language only; in its own language either would mark a topic
+        the FAQ never mentions. Its names in Latin letters stay (`unknown_latin_names`): the
+        FAQ could write `Spotify`, never スポティファイ. Scores stay as they were: rescore for
+        other weights."""
         return replace(self, lexical=np.zeros_like(self.lexical), known=0.0, off_topic=0.0, unknown_names=0)
 
     def rescored(self, params: RetrievalParams) -> Ranking:
@@ -103,7 +106,7 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
     n_rows = len(index.vectors.phrases)
     if lex_docs is None:
         lex_docs = index.lexical.scores(query)
-    hidden_doc_ids = hidden_docs(index, exclude_rows, exclude_entries)
+    hidden_docs = _hidden_docs(index, exclude_rows, exclude_entries)
     if candidates_only(index):
         if sims is not None:  # exact, and already computed
             rows = np.argpartition(-sims[0], ANN_CANDIDATES)[:ANN_CANDIDATES]
@@ -186,11 +189,12 @@ def rank(index: FaqIndex, qvec: np.ndarray, query: str, params: RetrievalParams,
         cand, score, phrase, answer, lexical, clf, best_row, agree = (
             x[keep] for x in (cand, score, phrase, answer, lexical, clf, best_row, agree))
     f32 = np.float32
+    unwritten = index.lexical.unwritten_names(query, hidden_docs)
     return Ranking(entries=cand, score=score, phrase=phrase.astype(f32, copy=False),
                    answer=answer.astype(f32, copy=False), lexical=lexical.astype(f32, copy=False),
                    clf=clf.astype(f32, copy=False), best_row=best_row, agree=agree, query_chars=len(query),
-                   known=index.lexical.known_share(query, hidden_doc_ids),
-                   unknown_names=index.lexical.unknown_names(query, hidden_doc_ids),
+                   known=index.lexical.known_share(query, hidden_docs),
+                   unknown_names=len(unwritten), unknown_latin_names=sum(map(in_latin_letters, unwritten)),
                    background=_background(index, qvec, exclude_background),
                    off_topic=_off_topic(index, qvec) if off_topic is None else off_topic)
 
@@ -257,8 +261,8 @@ def _hidden_rows(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray |
     return mask
 
 
-def hidden_docs(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray | None) -> np.ndarray | None:
-    """Lexical document ids (phrasings, then answers) that `rank` must treat as absent (None: none)."""
+def _hidden_docs(index: FaqIndex, rows: np.ndarray | None, entries: np.ndarray | None) -> np.ndarray | None:
+    """Lexical document ids (phrasings, then answers) that `rank` must treat as absent."""
     parts = [] if rows is None else [np.asarray(rows, np.int64)]
     for e in [] if entries is None else entries:
         parts.append(np.arange(index.phrase_start[e], index.phrase_start[e + 1]))
